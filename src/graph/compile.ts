@@ -1,0 +1,155 @@
+import type { Logger } from 'pino';
+import { WeirError } from '../errors.js';
+import type { MetricsRegistry } from '../observability/metrics.js';
+import { KeyedProcessOperator } from '../operators/keyed-process-operator.js';
+import { FilterOperator, FlatMapOperator, MapOperator, UnionOperator } from '../operators/stateless-operators.js';
+import { DeadLetterErrorHandler, FailingErrorHandler, type ErrorHandler } from '../runtime/error-handler.js';
+import type { Operator, ProcessingTimeService } from '../runtime/operator.js';
+import { Output, RuntimeNode, type Receiver } from '../runtime/runtime-node.js';
+import { SinkNode } from '../runtime/sink-node.js';
+import { SourceNode } from '../runtime/source-node.js';
+import type { DeadLetter, Sink } from '../sinks/sink.js';
+import type { StateBackend } from '../state/state-backend.js';
+import type { Clock } from '../time/clock.js';
+import { SessionWindowOperator } from '../windows/session-window-operator.js';
+import { SlicingWindowOperator } from '../windows/slicing-window-operator.js';
+import type { Plan, PlanNode, SourcePlan, WindowPlan } from './plan.js';
+
+/** What compiling needs from the job. */
+export interface CompileEnv {
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly metrics: MetricsRegistry;
+  readonly state: StateBackend;
+  /** Processing-time service of one operator. */
+  processingTime(node: RuntimeNode): ProcessingTimeService;
+  /** A sink node started an async write. */
+  onSinkPending(node: SinkNode): void;
+}
+
+/** A source plan node with its runtime head. */
+export interface CompiledSource {
+  readonly plan: SourcePlan;
+  readonly node: SourceNode<unknown>;
+}
+
+/** The runnable form of a plan: operators chained into one task, in topological order. */
+export interface CompiledJob {
+  readonly sources: readonly CompiledSource[];
+  readonly operators: readonly RuntimeNode[];
+  readonly sinks: readonly SinkNode[];
+  /** Every step name → the receiver of its output (the test driver reads them). */
+  readonly byName: ReadonlyMap<string, RuntimeNode | SinkNode | SourceNode<unknown>>;
+}
+
+/**
+ * Turns the frozen plan into runtime nodes: one {@link SourceNode} per source, one {@link RuntimeNode}
+ * per operator, one {@link SinkNode} per distinct sink object (main, late and dead-letter sinks), and
+ * wires outputs to inputs. Each operator gets the error policy of the sources upstream of it: fail if
+ * any of them fails, else their dead-letter sink.
+ */
+export function compile(plan: Plan, env: CompileEnv): CompiledJob {
+  plan.validate();
+  const nodes = plan.nodes;
+  const sinkNodes = new Map<Sink<unknown>, SinkNode>();
+  const outputs: Output<unknown>[] = [];
+  const receivers: (Receiver | undefined)[] = [];
+  const sources: CompiledSource[] = [];
+  const operators: RuntimeNode[] = [];
+  const byName = new Map<string, RuntimeNode | SinkNode | SourceNode<unknown>>();
+  const upstreamSources = nodes.map(() => new Set<number>());
+
+  const sinkNodeOf = (sink: Sink<unknown>, name: string): SinkNode => {
+    let s = sinkNodes.get(sink);
+    if (!s) {
+      s = new SinkNode(name, sink, env.metrics.counter('weir_records_in_total', { step: name }), env.onSinkPending);
+      sinkNodes.set(sink, s);
+    }
+    return s;
+  };
+
+  const errorHandlerOf = (node: PlanNode): ErrorHandler => {
+    const ups = [...upstreamSources[node.id]].map((i) => nodes[i] as SourcePlan);
+    if (ups.length === 0 || ups.some((s) => s.deadLetter === undefined)) return new FailingErrorHandler(node.name);
+    const src = ups[0];
+    const dlq = sinkNodeOf(src.deadLetter as Sink<unknown>, `dead-letter:${src.deadLetter!.name}`);
+    const counter = env.metrics.counter('weir_dead_letters_total', { step: node.name });
+    return new DeadLetterErrorHandler(node.name, src.name, (l: DeadLetter) => dlq.receiveBatch([l], [l.timestamp ?? 0], 0), counter);
+  };
+
+  for (const node of nodes) {
+    for (const i of node.inputs) for (const s of upstreamSources[i]) upstreamSources[node.id].add(s);
+    if (node.kind === 'source') upstreamSources[node.id].add(node.id);
+
+    const out = new Output<unknown>(env.metrics.counter('weir_records_out_total', { step: node.name }));
+    outputs[node.id] = out;
+    const recordsIn = env.metrics.counter('weir_records_in_total', { step: node.name });
+
+    if (node.kind === 'source') {
+      const generator = node.watermarks.create();
+      const sn = new SourceNode<unknown>(node.name, node.timestamp, generator, out, errorHandlerOf(node), env.clock, recordsIn);
+      sources.push({ plan: node, node: sn });
+      byName.set(node.name, sn);
+      continue;
+    }
+
+    let receiver: Receiver;
+    if (node.kind === 'sink') {
+      const sn = sinkNodeOf(node.sink, node.name);
+      receiver = sn;
+      byName.set(node.name, sn);
+    } else {
+      const rn = new RuntimeNode(node.name, operatorOf(node, env, sinkNodeOf), node.inputs.length, out, recordsIn, errorHandlerOf(node));
+      operators.push(rn);
+      receiver = rn;
+      byName.set(node.name, rn);
+    }
+    receivers[node.id] = receiver;
+    node.inputs.forEach((input, port) => outputs[input].connect(receiver, port));
+  }
+  return { sources, operators, sinks: [...sinkNodes.values()], byName };
+}
+
+function operatorOf(node: Exclude<PlanNode, { kind: 'source' | 'sink' }>, env: CompileEnv, sinkNodeOf: (s: Sink<unknown>, name: string) => SinkNode): Operator<unknown, unknown> {
+  switch (node.kind) {
+    case 'map':
+      return new MapOperator(node.fn);
+    case 'filter':
+      return new FilterOperator(node.fn);
+    case 'flatMap':
+      return new FlatMapOperator(node.fn);
+    case 'union':
+      return new UnionOperator();
+    case 'process':
+      return new KeyedProcessOperator(node.fn, node.key, env.state);
+    case 'window':
+      return windowOperatorOf(node, env, sinkNodeOf);
+  }
+}
+
+function windowOperatorOf(node: WindowPlan, env: CompileEnv, sinkNodeOf: (s: Sink<unknown>, name: string) => SinkNode): Operator<unknown, unknown> {
+  let lateOutput: Output<unknown> | undefined;
+  if (node.lateOutput) {
+    const lateName = `late:${node.name}`;
+    lateOutput = new Output<unknown>(env.metrics.counter('weir_records_out_total', { step: lateName }));
+    lateOutput.connect(sinkNodeOf(node.lateOutput, `sink:${node.lateOutput.name}`), 0);
+  }
+  const config = {
+    key: node.key,
+    aggregator: node.aggregator,
+    allowedLateness: node.allowedLateness,
+    project: node.project,
+    lateOutput,
+    state: env.state,
+  };
+  const a = node.assigner;
+  switch (a.kind) {
+    case 'tumbling':
+    case 'sliding':
+      return new SlicingWindowOperator(a, config);
+    case 'session':
+      return new SessionWindowOperator(a, config);
+    default:
+      throw new WeirError('WEIR_INVALID_ARGUMENT', `unknown window assigner ${JSON.stringify(a)}`, { step: node.name });
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * weir — an embeddable streaming dataflow engine for Node.js.
+ * @example
+ * import { Pipeline, sources, sinks, windows, agg, watermarks } from 'weir';
+ */
+export { Pipeline, type PipelineOptions, type SourceOptions, type RunResult } from './pipeline.js';
+export { Stream, KeyedStream, WindowedStream, type StepOptions, type KeyValue } from './stream.js';
+export { sources } from './sources/index.js';
+export type { Source, SourceContext } from './sources/source.js';
+export { sinks } from './sinks/index.js';
+export type { Sink, SinkContext, DeadLetter } from './sinks/sink.js';
+export { windows, type WindowAssigner, type TumblingWindows, type SlidingWindows, type SessionWindows, type WindowResult, type WindowInfo, type AlignedWindowOptions } from './windows/window-assigner.js';
+export { agg, type Aggregator, type ReduceAcc } from './windows/aggregator.js';
+export { watermarks, type WatermarkStrategy, type WatermarkGenerator, type WatermarkOptions } from './time/watermark-strategy.js';
+export { toMillis, type Duration } from './time/duration.js';
+export { systemClock, ManualClock, type Clock } from './time/clock.js';
+export {
+  state,
+  type KeyedProcessFunction,
+  type KeyedContext,
+  type Collector,
+  type TimerService,
+  type ValueState,
+  type MapState,
+  type ListState,
+  type StateSpec,
+  type StateHandles,
+  type ValueDecl,
+  type MapDecl,
+  type ListDecl,
+} from './operators/keyed-process-function.js';
+export { WeirError, ERROR_CODES, type ErrorCode, type ErrorDomain, type WeirErrorOptions } from './errors.js';
+export type { MetricSample } from './observability/metrics.js';
+export type { TimestampFn } from './runtime/source-node.js';

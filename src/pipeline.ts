@@ -1,0 +1,179 @@
+import type { Logger } from 'pino';
+import { WeirError } from './errors.js';
+import { Plan } from './graph/plan.js';
+import { defaultLogger } from './observability/logger.js';
+import { MetricsRegistry, type MetricSample } from './observability/metrics.js';
+import { ProgressReporter } from './observability/progress-reporter.js';
+import { Job, type JobOutcome } from './runtime/job.js';
+import type { TimestampFn } from './runtime/source-node.js';
+import type { DeadLetter, Sink } from './sinks/sink.js';
+import type { Source } from './sources/source.js';
+import { MemoryStateBackend, type StateBackend } from './state/state-backend.js';
+import { Stream } from './stream.js';
+import { systemClock, type Clock } from './time/clock.js';
+import { toMillis, type Duration } from './time/duration.js';
+import { watermarks as wm, type WatermarkStrategy } from './time/watermark-strategy.js';
+
+/** Options of a {@link Pipeline}. */
+export interface PipelineOptions {
+  /** The job's name, in logs and metrics. */
+  name: string;
+  /** State backend. Only `'memory'` until durable state lands. */
+  state?: 'memory';
+  /** Records per source poll (default 1024). Bigger batches: more throughput, more latency. */
+  batchSize?: number;
+  /** A pino logger (default: pino at `WEIR_LOG_LEVEL` or `info`, on stderr). */
+  logger?: Logger;
+  /** Processing-time clock (default: the wall clock). Tests inject one. */
+  clock?: Clock;
+  /**
+   * Print a progress line to stderr while the job runs (records in/out, rate, watermark).
+   * `true` = every second.
+   */
+  progress?: boolean | { interval: Duration; write?: (line: string) => void };
+}
+
+/** Options of {@link Pipeline.source}. */
+export interface SourceOptions<T> {
+  /** Event time of a record, epoch ms. Without it, records get the processing time they arrived at. */
+  timestamp?: TimestampFn<T>;
+  /** Watermark strategy (default: `ascending()` with a timestamp function, else ingestion-time). */
+  watermarks?: WatermarkStrategy;
+  /**
+   * What to do with a record that cannot be processed downstream of this source (bad timestamp, a
+   * user function that throws, a bad key): `'fail'` the job (default) or send it to a dead-letter sink
+   * with the reason.
+   */
+  onError?: 'fail' | { deadLetter: Sink<DeadLetter> };
+  /** Step name (default `source#id`). */
+  name?: string;
+  /** Records per poll for this source. */
+  batchSize?: number;
+}
+
+/** What {@link Pipeline.run} resolves to. */
+export interface RunResult extends JobOutcome {
+  /** Counters at the end of the run. */
+  readonly metrics: MetricSample[];
+}
+
+/**
+ * A streaming job: build its topology with {@link Pipeline.source} and the stream DSL, then `run()`.
+ *
+ * @example
+ * const p = new Pipeline({ name: 'card-features' });
+ * p.source(sources.array(events), { timestamp: e => e.ts, watermarks: watermarks.boundedOutOfOrderness('5s') })
+ *  .keyBy(e => e.card)
+ *  .window(windows.tumbling('1m'))
+ *  .aggregate(agg.sum(e => e.amount))
+ *  .sink(sinks.collect(out));
+ * await p.run();
+ */
+export class Pipeline {
+  readonly name: string;
+  /** @internal */ readonly plan = new Plan();
+  /** @internal */ readonly options: Readonly<PipelineOptions>;
+  private readonly registry = new MetricsRegistry();
+  private job: Job | null = null;
+  private running: Promise<RunResult> | null = null;
+
+  constructor(options: PipelineOptions) {
+    if (!options || typeof options.name !== 'string' || options.name === '') {
+      throw new WeirError('WEIR_INVALID_ARGUMENT', 'Pipeline needs a name: new Pipeline({ name: "my-job" })');
+    }
+    if (options.state !== undefined && options.state !== 'memory') {
+      throw new WeirError('WEIR_INVALID_ARGUMENT', `state ${JSON.stringify(options.state)} is not available yet: use 'memory'`);
+    }
+    if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize > 0)) {
+      throw new WeirError('WEIR_INVALID_ARGUMENT', `batchSize must be a positive integer, got ${options.batchSize}`);
+    }
+    this.name = options.name;
+    this.options = Object.freeze({ ...options });
+  }
+
+  /**
+   * Adds a source; returns its stream.
+   * @example p.source(sources.jsonl('events.jsonl'), { timestamp: e => e.ts, watermarks: watermarks.boundedOutOfOrderness('5s') })
+   */
+  source<T>(source: Source<T>, opts: SourceOptions<T> = {}): Stream<T> {
+    if (!source || typeof source.poll !== 'function') throw new WeirError('WEIR_INVALID_ARGUMENT', 'source: expected a Source (an object with poll(max))');
+    const deadLetter = opts.onError === undefined || opts.onError === 'fail' ? undefined : opts.onError.deadLetter;
+    const id = this.plan.add({
+      kind: 'source',
+      inputs: [],
+      source: source as Source<unknown>,
+      timestamp: opts.timestamp as TimestampFn<unknown> | undefined,
+      watermarks: opts.watermarks ?? wm.ascending(),
+      deadLetter,
+      batchSize: opts.batchSize,
+      name: opts.name ?? `source:${source.name}`,
+    });
+    return new Stream<T>(this.plan, id);
+  }
+
+  /**
+   * Runs the job. With bounded sources it resolves once the end of input (`+Infinity` watermark) has
+   * fired every window and the sinks are flushed; it rejects with a {@link WeirError} on failure.
+   */
+  run(): Promise<RunResult> {
+    if (this.running) throw new WeirError('WEIR_JOB_STATE', `pipeline ${this.name} is already running or has run`);
+    this.running = this.execute();
+    return this.running;
+  }
+
+  /** Stops gracefully: sources stop, in-flight writes finish, sinks close. Resolves when `run()` does. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.job?.stop();
+    await this.running.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  /** The job's counters now (records in/out per step, late records, dead letters). */
+  metrics(): MetricSample[] {
+    return this.registry.snapshot();
+  }
+
+  /** @internal Builds the job (the test driver uses this too). */
+  createJob(overrides: { clock?: Clock; logger?: Logger } = {}): Job {
+    this.plan.seal();
+    const logger = overrides.logger ?? this.options.logger ?? defaultLogger(this.name);
+    return new Job(this.plan, {
+      name: this.name,
+      logger,
+      clock: overrides.clock ?? this.options.clock ?? systemClock,
+      metrics: this.registry,
+      state: this.stateBackend(),
+      batchSize: this.options.batchSize ?? 1024,
+    });
+  }
+
+  private stateBackend(): StateBackend {
+    return new MemoryStateBackend();
+  }
+
+  private async execute(): Promise<RunResult> {
+    const job = (this.job = this.createJob());
+    const progress = this.progressReporter(job);
+    job.env.logger.info({ job: this.name, sources: job.compiled.sources.length, operators: job.compiled.operators.length }, 'job starting');
+    try {
+      await job.open();
+      progress?.start();
+      const outcome = await job.run();
+      job.env.logger.info({ job: this.name, ...outcome }, 'job done');
+      return { ...outcome, metrics: this.registry.snapshot() };
+    } finally {
+      progress?.stop();
+    }
+  }
+
+  private progressReporter(job: Job): ProgressReporter | null {
+    const p = this.options.progress;
+    if (!p) return null;
+    const interval = p === true ? 1000 : toMillis(p.interval, 'progress.interval');
+    const write = p === true || !p.write ? (line: string) => process.stderr.write(`${line}\n`) : p.write;
+    return new ProgressReporter(this.name, job, this.registry, interval, write);
+  }
+}

@@ -1,0 +1,267 @@
+import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { WeirError, messageOf } from '../errors.js';
+import { compile, type CompiledJob, type CompiledSource } from '../graph/compile.js';
+import type { Plan } from '../graph/plan.js';
+import type { MetricsRegistry } from '../observability/metrics.js';
+import type { StateBackend } from '../state/state-backend.js';
+import type { Clock } from '../time/clock.js';
+import { MinHeap } from './min-heap.js';
+import type { ProcessingTimeService } from './operator.js';
+import type { RuntimeNode } from './runtime-node.js';
+import type { SinkNode } from './sink-node.js';
+
+/** What a job runs with. */
+export interface JobEnv {
+  readonly name: string;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly metrics: MetricsRegistry;
+  readonly state: StateBackend;
+  /** Records per source poll. */
+  readonly batchSize: number;
+}
+
+/** How a run ended. */
+export interface JobOutcome {
+  /** `finished`: every source ended and every window fired; `stopped`: `stop()` was called. */
+  readonly status: 'finished' | 'stopped';
+  readonly durationMs: number;
+}
+
+const TIME_SLICE_MS = 10;
+const EMPTY_POLL_BACKOFF_MS = 5;
+
+/**
+ * A compiled plan, opened and driven. `run()` pulls every source in its own async loop and pushes
+ * each batch synchronously through the chained operators; it awaits only per batch: a source's
+ * promise, a sink's pending write (backpressure), and a yield to the event loop every few ms so timers
+ * and I/O run. The test driver uses the same compiled job but pushes by hand.
+ */
+export class Job {
+  readonly compiled: CompiledJob;
+  private readonly pendingSinks = new Set<SinkNode>();
+  private readonly procTimers = new MinHeap<RuntimeNode>();
+  private procTimeout: NodeJS.Timeout | null = null;
+  private procTimeoutAt = Infinity;
+  private readonly abort = new AbortController();
+  private failure: unknown = null;
+  private stopping = false;
+  /** Set by test drivers: processing time moves only when they say so. */
+  manualTime = false;
+
+  constructor(plan: Plan, readonly env: JobEnv) {
+    this.compiled = compile(plan, {
+      logger: env.logger,
+      clock: env.clock,
+      metrics: env.metrics,
+      state: env.state,
+      processingTime: (node) => this.processingTimeFor(node),
+      onSinkPending: (node) => this.pendingSinks.add(node),
+    });
+  }
+
+  /** Opens sinks, then operators, then sources. */
+  async open(): Promise<void> {
+    const { logger } = this.env;
+    for (const s of this.compiled.sinks) {
+      try {
+        await s.sink.open?.({ name: s.name, logger: logger.child({ step: s.name }) });
+      } catch (e) {
+        throw new WeirError('WEIR_SINK_FAILED', `open failed: ${messageOf(e)}`, { step: s.name, cause: e });
+      }
+    }
+    for (const n of this.compiled.operators) {
+      await n.operator.open?.({
+        name: n.name,
+        output: n.output,
+        errors: n.errors,
+        metrics: this.env.metrics,
+        clock: this.env.clock,
+        processingTime: this.processingTimeFor(n),
+        logger: logger.child({ step: n.name }),
+      });
+    }
+    for (const { plan, node } of this.compiled.sources) {
+      try {
+        await plan.source.open?.({ name: plan.name, logger: logger.child({ step: plan.name }), clock: this.env.clock, signal: this.abort.signal });
+      } catch (e) {
+        throw new WeirError('WEIR_SOURCE_FAILED', `open failed: ${messageOf(e)}`, { step: node.name, cause: e });
+      }
+    }
+  }
+
+  /** Runs until every source ends (or `stop()`); then closes everything. Rejects with the first failure. */
+  async run(): Promise<JobOutcome> {
+    const started = performance.now();
+    try {
+      await Promise.all(this.compiled.sources.map((s) => this.sourceLoop(s)));
+      await this.settleSinks();
+      if (this.failure) throw this.failure;
+      if (!this.stopping) {
+        for (const n of this.compiled.operators) await n.operator.close?.();
+        await this.settleSinks();
+      }
+    } catch (e) {
+      this.failure ??= e;
+    } finally {
+      this.clearProcessingTimer();
+      await this.closeAll();
+    }
+    if (this.failure) throw this.failure;
+    return { status: this.stopping ? 'stopped' : 'finished', durationMs: performance.now() - started };
+  }
+
+  /** Asks the sources to stop; `run()` then resolves with status `stopped` (windows not fired). */
+  stop(): void {
+    this.stopping = true;
+    this.abort.abort();
+  }
+
+  private async sourceLoop({ plan, node }: CompiledSource): Promise<void> {
+    const source = plan.source;
+    const batchSize = plan.batchSize ?? this.env.batchSize;
+    const idleTimeout = plan.watermarks.idleTimeoutMs;
+    const clock = this.env.clock;
+    let sliceStart = performance.now();
+    while (!this.stopping && this.failure === null) {
+      let polled: readonly unknown[] | null | Promise<readonly unknown[] | null>;
+      try {
+        polled = source.poll(batchSize);
+        if (polled !== null && !Array.isArray(polled)) {
+          polled = idleTimeout === undefined ? await polled : await this.pollWithIdleness(polled as Promise<readonly unknown[] | null>, node, idleTimeout);
+        }
+      } catch (e) {
+        this.fail(e instanceof WeirError ? e : new WeirError('WEIR_SOURCE_FAILED', `read failed: ${messageOf(e)}`, { step: plan.name, cause: e }));
+        return;
+      }
+      if (this.stopping || this.failure !== null) return;
+      const batch = polled as readonly unknown[] | null;
+      if (batch === null) {
+        this.guard(() => node.end());
+        return;
+      }
+      if (batch.length === 0) {
+        if (idleTimeout !== undefined && clock.now() - node.lastActivity >= idleTimeout) this.guard(() => node.setIdle(true));
+        await sleep(EMPTY_POLL_BACKOFF_MS);
+        continue;
+      }
+      this.guard(() => node.push(batch));
+      if (this.pendingSinks.size > 0) {
+        try {
+          await this.settleSinks();
+        } catch (e) {
+          this.fail(e);
+          return;
+        }
+      }
+      const now = performance.now();
+      if (now - sliceStart >= TIME_SLICE_MS) {
+        await yieldToEventLoop();
+        sliceStart = performance.now();
+      }
+    }
+  }
+
+  /** Awaits a poll; if it takes longer than the idle timeout, marks the source idle meanwhile. */
+  private async pollWithIdleness(p: Promise<readonly unknown[] | null>, node: CompiledSource['node'], idleTimeout: number): Promise<readonly unknown[] | null> {
+    const wait = Math.max(0, idleTimeout - (this.env.clock.now() - node.lastActivity));
+    const ac = new AbortController();
+    const timer = sleep(wait, 'idle' as const, { signal: ac.signal }).catch(() => 'aborted' as const);
+    const first = await Promise.race([p, timer]);
+    if (first !== 'idle') {
+      ac.abort();
+      return first as readonly unknown[] | null;
+    }
+    this.guard(() => node.setIdle(true));
+    return p;
+  }
+
+  /** Runs synchronous work on the task; a throw fails the job (and stops the other loops). */
+  private guard(work: () => void): void {
+    try {
+      work();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private fail(e: unknown): void {
+    if (this.failure === null) {
+      this.failure = e;
+      this.abort.abort();
+      this.env.logger.error({ err: e }, 'job failed');
+    }
+  }
+
+  /** Waits for in-flight sink writes. */
+  async settleSinks(): Promise<void> {
+    while (this.pendingSinks.size > 0) {
+      const nodes = [...this.pendingSinks];
+      this.pendingSinks.clear();
+      for (const n of nodes) await n.settle();
+    }
+  }
+
+  private async closeAll(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const { plan } of this.compiled.sources) {
+      try {
+        await plan.source.close?.();
+      } catch (e) {
+        errors.push(new WeirError('WEIR_SOURCE_FAILED', `close failed: ${messageOf(e)}`, { step: plan.name, cause: e }));
+      }
+    }
+    for (const s of this.compiled.sinks) {
+      try {
+        await s.sink.close?.();
+      } catch (e) {
+        errors.push(new WeirError('WEIR_SINK_FAILED', `close failed: ${messageOf(e)}`, { step: s.name, cause: e }));
+      }
+    }
+    if (errors.length > 0 && this.failure === null) this.failure = errors[0];
+  }
+
+  // ---- processing time ----
+
+  private processingTimeFor(node: RuntimeNode): ProcessingTimeService {
+    const clock = this.env.clock;
+    return {
+      now: () => clock.now(),
+      request: (time: number) => {
+        this.procTimers.push(time, node);
+        this.scheduleProcessingTimer();
+      },
+    };
+  }
+
+  /** Calls `onProcessingTime` of every operator with a request due at `now`. */
+  fireProcessingTimers(now: number): void {
+    const due = new Set<RuntimeNode>();
+    while (this.procTimers.hasDue(now)) due.add(this.procTimers.pop());
+    for (const node of due) node.operator.onProcessingTime?.(now);
+  }
+
+  private scheduleProcessingTimer(): void {
+    if (this.manualTime) return;
+    const next = this.procTimers.peekTime();
+    if (next >= this.procTimeoutAt) return;
+    this.clearProcessingTimer();
+    this.procTimeoutAt = next;
+    const delay = Math.max(0, next - this.env.clock.now());
+    this.procTimeout = setTimeout(() => {
+      this.procTimeout = null;
+      this.procTimeoutAt = Infinity;
+      if (this.stopping || this.failure !== null) return;
+      this.guard(() => this.fireProcessingTimers(this.env.clock.now()));
+      this.scheduleProcessingTimer();
+    }, Math.min(delay, 2 ** 31 - 1));
+    this.procTimeout.unref();
+  }
+
+  private clearProcessingTimer(): void {
+    if (this.procTimeout) clearTimeout(this.procTimeout);
+    this.procTimeout = null;
+    this.procTimeoutAt = Infinity;
+  }
+}

@@ -1,0 +1,48 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../time/clock.js';
+import type { MetricsRegistry } from '../observability/metrics.js';
+import type { ErrorHandler } from './error-handler.js';
+
+/**
+ * Where an operator sends what it produces: a batch of records with their event timestamps
+ * (two parallel arrays, never an envelope per record). Arrays handed to `emit` must not be changed
+ * afterwards: several downstream operators may hold them.
+ */
+export interface Emitter<O> {
+  emit(items: readonly O[], timestamps: readonly number[]): void;
+}
+
+/** Processing-time callbacks: the job calls the operator's `onProcessingTime` once `time` is reached. */
+export interface ProcessingTimeService {
+  now(): number;
+  /** Ask for an `onProcessingTime` call at (or soon after) `time`. Repeated requests are cheap. */
+  request(time: number): void;
+}
+
+/** What an operator is handed when the job opens it. */
+export interface OperatorContext<O> {
+  /** The step name: `map#3`, or the name given with `{ name }`. */
+  readonly name: string;
+  readonly output: Emitter<O>;
+  readonly errors: ErrorHandler;
+  readonly metrics: MetricsRegistry;
+  readonly clock: Clock;
+  readonly processingTime: ProcessingTimeService;
+  readonly logger: Logger;
+}
+
+/**
+ * A runtime operator. `processBatch` is the one required method; the hooks default to nothing
+ * (the watermark is forwarded by the job after `onWatermark` returns). Everything per record is a
+ * plain synchronous loop inside `processBatch`.
+ */
+export interface Operator<I, O> {
+  open?(ctx: OperatorContext<O>): void | Promise<void>;
+  processBatch(items: readonly I[], timestamps: readonly number[]): void;
+  /** The combined input watermark advanced to `wm`: fire what is due (results go out before `wm` does). */
+  onWatermark?(wm: number): void;
+  /** Processing time reached `now` (only after a `processingTime.request`). */
+  onProcessingTime?(now: number): void;
+  /** After the last batch and watermark; flush. Not called when the job failed. */
+  close?(): void | Promise<void>;
+}

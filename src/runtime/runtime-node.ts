@@ -1,0 +1,106 @@
+import type { Counter } from '../observability/metrics.js';
+import type { ErrorHandler } from './error-handler.js';
+import type { Emitter, Operator } from './operator.js';
+
+/** Receives batches, watermarks and idleness from one upstream output. */
+export interface Receiver {
+  receiveBatch(items: readonly unknown[], timestamps: readonly number[], input: number): void;
+  receiveWatermark(wm: number, input: number): void;
+  receiveIdle(idle: boolean, input: number): void;
+}
+
+/**
+ * The fan-out of one node: batches, watermarks and idleness go to every downstream (node, input port).
+ * Batches are shared, not copied, so nobody downstream may change them.
+ */
+export class Output<T> implements Emitter<T> {
+  private targets: Receiver[] = [];
+  private ports: number[] = [];
+
+  constructor(private readonly counter: Counter) {}
+
+  connect(target: Receiver, port: number): void {
+    this.targets.push(target);
+    this.ports.push(port);
+  }
+
+  emit(items: readonly T[], timestamps: readonly number[]): void {
+    const n = items.length;
+    if (n === 0) return;
+    this.counter.value += n;
+    const targets = this.targets;
+    for (let i = 0; i < targets.length; i++) targets[i].receiveBatch(items, timestamps, this.ports[i]);
+  }
+
+  watermark(wm: number): void {
+    const targets = this.targets;
+    for (let i = 0; i < targets.length; i++) targets[i].receiveWatermark(wm, this.ports[i]);
+  }
+
+  idle(idle: boolean): void {
+    const targets = this.targets;
+    for (let i = 0; i < targets.length; i++) targets[i].receiveIdle(idle, this.ports[i]);
+  }
+}
+
+/**
+ * An operator in the running job, with its input ports. Its watermark is the minimum over the input
+ * watermarks of inputs that are not idle; it never goes backwards. When every input is idle the node
+ * is idle too, and says so downstream.
+ */
+export class RuntimeNode<I = unknown, O = unknown> implements Receiver {
+  private readonly inputWatermarks: number[];
+  private readonly inputIdle: boolean[];
+  private idle = false;
+  /** The current combined watermark. */
+  watermark = -Infinity;
+
+  constructor(
+    readonly name: string,
+    readonly operator: Operator<I, O>,
+    inputs: number,
+    readonly output: Output<O>,
+    private readonly recordsIn: Counter,
+    /** The error policy for records this operator fails on. */
+    readonly errors: ErrorHandler,
+  ) {
+    this.inputWatermarks = new Array<number>(inputs).fill(-Infinity);
+    this.inputIdle = new Array<boolean>(inputs).fill(false);
+  }
+
+  receiveBatch(items: readonly unknown[], timestamps: readonly number[], _input: number): void {
+    this.recordsIn.value += items.length;
+    this.operator.processBatch(items as readonly I[], timestamps);
+  }
+
+  receiveWatermark(wm: number, input: number): void {
+    if (wm <= this.inputWatermarks[input]) return;
+    this.inputWatermarks[input] = wm;
+    this.advance();
+  }
+
+  receiveIdle(idle: boolean, input: number): void {
+    if (this.inputIdle[input] === idle) return;
+    this.inputIdle[input] = idle;
+    const allIdle = this.inputIdle.every(Boolean);
+    if (allIdle !== this.idle) {
+      this.idle = allIdle;
+      this.output.idle(allIdle);
+    }
+    this.advance();
+  }
+
+  private advance(): void {
+    let min = Infinity;
+    let active = false;
+    for (let i = 0; i < this.inputWatermarks.length; i++) {
+      if (this.inputIdle[i]) continue;
+      active = true;
+      if (this.inputWatermarks[i] < min) min = this.inputWatermarks[i];
+    }
+    if (!active || min <= this.watermark) return;
+    this.watermark = min;
+    this.operator.onWatermark?.(min);
+    this.output.watermark(min);
+  }
+}

@@ -1,0 +1,11 @@
+import { collectSink } from './collect-sink.js';
+import { consoleSink } from './console-sink.js';
+
+/**
+ * Built-in sinks.
+ * @example stream.sink(sinks.collect(out))
+ */
+export const sinks = {
+  collect: collectSink,
+  console: consoleSink,
+};

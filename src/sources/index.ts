@@ -1,0 +1,11 @@
+import { arraySource } from './array-source.js';
+import { iterableSource } from './iterable-source.js';
+
+/**
+ * Built-in sources.
+ * @example p.source(sources.array(events), { timestamp: e => e.ts })
+ */
+export const sources = {
+  array: arraySource,
+  iterable: iterableSource,
+};

@@ -1,0 +1,31 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../time/clock.js';
+
+/** What a source gets when the job opens it. */
+export interface SourceContext {
+  /** The source's step name, for errors and logs. */
+  readonly name: string;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** Aborted when the job stops: a source waiting for data should give up then. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * A source of records, read in batches. Implement it to bring your own input.
+ *
+ * `poll(max)` returns up to `max` records, `[]` when nothing is there right now (the job polls again
+ * shortly), or `null` at the end of a bounded input. It may return a promise; synchronous sources
+ * (arrays, generators) should not, so the job pays for no promise per batch. A returned array belongs
+ * to the job: the source must not change it afterwards.
+ *
+ * @example
+ * const counter: Source<number> = { name: 'counter', poll: max => (n < 10 ? [n++] : null) };
+ */
+export interface Source<T> {
+  /** A short name for logs and error messages, e.g. `jsonl(events.jsonl)`. */
+  readonly name: string;
+  open?(ctx: SourceContext): void | Promise<void>;
+  poll(max: number): readonly T[] | null | Promise<readonly T[] | null>;
+  close?(): void | Promise<void>;
+}

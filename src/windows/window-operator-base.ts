@@ -1,0 +1,139 @@
+import { preview } from '../errors.js';
+import type { Counter } from '../observability/metrics.js';
+import type { ErrorHandler } from '../runtime/error-handler.js';
+import type { Emitter, Operator, OperatorContext } from '../runtime/operator.js';
+import type { StateBackend } from '../state/state-backend.js';
+import type { Aggregator } from './aggregator.js';
+import type { WindowInfo } from './window-assigner.js';
+
+/** What every keyed window operator is built from. */
+export interface WindowOperatorConfig {
+  readonly key: (record: unknown) => unknown;
+  readonly aggregator: Aggregator<unknown, unknown, unknown>;
+  readonly allowedLateness: number;
+  readonly project: ((w: WindowInfo<unknown>, result: unknown) => unknown) | undefined;
+  /** Where elements too late for every window go; absent: dropped and counted. */
+  readonly lateOutput: Emitter<unknown> | undefined;
+  readonly state: StateBackend;
+}
+
+/** Returned by {@link KeyedWindowOperator.keyOf} when the key function failed. */
+export const NO_KEY: unique symbol = Symbol('weir.noKey');
+/** Returned by {@link KeyedWindowOperator.addTo} when the aggregate function failed. */
+export const NO_ACC: unique symbol = Symbol('weir.noAcc');
+
+/**
+ * Shared machinery of the window operators: key extraction with error handling, the output buffer
+ * (one emit per batch / watermark), late-element routing and the late metrics.
+ */
+export abstract class KeyedWindowOperator implements Operator<unknown, unknown> {
+  protected out!: Emitter<unknown>;
+  protected errors!: ErrorHandler;
+  protected name = '';
+  protected watermark = -Infinity;
+  protected readonly keyFn: (record: unknown) => unknown;
+  protected readonly agg: Aggregator<unknown, unknown, unknown>;
+  protected readonly lateness: number;
+  private readonly project: WindowOperatorConfig['project'];
+  private readonly lateOut: Emitter<unknown> | undefined;
+  private outItems: unknown[] = [];
+  private outTs: number[] = [];
+  private lateItems: unknown[] = [];
+  private lateTs: number[] = [];
+  private lateDropped!: Counter;
+  private lateSide!: Counter;
+  protected lateUpdated!: Counter;
+
+  constructor(protected readonly config: WindowOperatorConfig) {
+    this.keyFn = config.key;
+    this.agg = config.aggregator;
+    this.lateness = config.allowedLateness;
+    this.project = config.project;
+    this.lateOut = config.lateOutput;
+  }
+
+  open(ctx: OperatorContext<unknown>): void {
+    this.out = ctx.output;
+    this.errors = ctx.errors;
+    this.name = ctx.name;
+    this.lateDropped = ctx.metrics.counter('weir_late_records_total', { step: ctx.name, outcome: 'dropped' });
+    this.lateSide = ctx.metrics.counter('weir_late_records_total', { step: ctx.name, outcome: 'side_output' });
+    this.lateUpdated = ctx.metrics.counter('weir_late_records_total', { step: ctx.name, outcome: 'updated' });
+  }
+
+  abstract processBatch(items: readonly unknown[], timestamps: readonly number[]): void;
+
+  /** The record's key, or NO_KEY after reporting a bad one to the error policy. */
+  protected keyOf(record: unknown, ts: number): unknown {
+    let k: unknown;
+    try {
+      k = this.keyFn(record);
+    } catch (e) {
+      this.errors.recordFailed('WEIR_USER_FUNCTION_FAILED', 'keyBy function threw', record, ts, e);
+      return NO_KEY;
+    }
+    if (k === undefined || k === null || k !== k) {
+      this.errors.recordFailed('WEIR_KEY_INVALID', `keyBy returned ${preview(k, 20)}`, record, ts);
+      return NO_KEY;
+    }
+    return k;
+  }
+
+  /** Folds `record` into `acc` (undefined: a fresh one); NO_ACC after reporting a failure. */
+  protected addTo(acc: unknown, record: unknown, ts: number): unknown {
+    try {
+      return this.agg.add(acc === undefined ? this.agg.create() : acc, record);
+    } catch (e) {
+      this.errors.recordFailed('WEIR_USER_FUNCTION_FAILED', 'aggregate function threw', record, ts, e);
+      return NO_ACC;
+    }
+  }
+
+  /** Buffers one window result (timestamp `end - 1`). */
+  protected fire(key: unknown, start: number, end: number, acc: unknown): void {
+    const value = this.agg.result(acc);
+    if (this.project === undefined) {
+      this.outItems.push({ key, start, end, value });
+    } else {
+      const o = this.project({ key, start, end }, value);
+      if (o === undefined) return;
+      this.outItems.push(o);
+    }
+    this.outTs.push(end - 1);
+  }
+
+  /** An element too late for every window: to the late output, or dropped and counted. */
+  protected tooLate(record: unknown, ts: number): void {
+    if (this.lateOut === undefined) {
+      this.lateDropped.value++;
+      return;
+    }
+    this.lateSide.value++;
+    this.lateItems.push(record);
+    this.lateTs.push(ts);
+  }
+
+  /** Sends what the batch or watermark produced. */
+  protected flush(): void {
+    if (this.outItems.length > 0) {
+      const items = this.outItems;
+      const ts = this.outTs;
+      this.outItems = [];
+      this.outTs = [];
+      this.out.emit(items, ts);
+    }
+    if (this.lateItems.length > 0) {
+      const items = this.lateItems;
+      const ts = this.lateTs;
+      this.lateItems = [];
+      this.lateTs = [];
+      this.lateOut!.emit(items, ts);
+    }
+  }
+}
+
+/** `x mod m` in [0, m), also for negative x. */
+export function mod(x: number, m: number): number {
+  const r = x % m;
+  return r < 0 ? r + m : r;
+}
