@@ -7,6 +7,8 @@ export { Pipeline, type PipelineOptions, type SourceOptions, type RunResult } fr
 export { Stream, KeyedStream, WindowedStream, type StepOptions, type KeyValue } from './stream.js';
 export { sources } from './sources/index.js';
 export type { Source, SourceContext } from './sources/source.js';
+export type { GeneratorOptions } from './sources/generator-source.js';
+export { Random } from './sources/random.js';
 export { sinks } from './sinks/index.js';
 export type { Sink, SinkContext, DeadLetter } from './sinks/sink.js';
 export { windows, type WindowAssigner, type TumblingWindows, type SlidingWindows, type SessionWindows, type WindowResult, type WindowInfo, type AlignedWindowOptions } from './windows/window-assigner.js';

@@ -84,7 +84,13 @@ export class Job {
     }
     for (const { plan, node } of this.compiled.sources) {
       try {
-        await plan.source.open?.({ name: plan.name, logger: logger.child({ step: plan.name }), clock: this.env.clock, signal: this.abort.signal });
+        await plan.source.open?.({
+          name: plan.name,
+          logger: logger.child({ step: plan.name }),
+          clock: this.env.clock,
+          signal: this.abort.signal,
+          reject: (raw, reason, cause) => node.errors.recordFailed('WEIR_DECODE_FAILED', reason, raw, undefined, cause),
+        });
       } catch (e) {
         throw new WeirError('WEIR_SOURCE_FAILED', `open failed: ${messageOf(e)}`, { step: node.name, cause: e });
       }

@@ -24,7 +24,8 @@ export class SourceNode<T> {
     private readonly timestamp: TimestampFn<T> | undefined,
     private readonly generator: WatermarkGenerator,
     readonly output: Output<T>,
-    private readonly errors: ErrorHandler,
+    /** The source's error policy. */
+    readonly errors: ErrorHandler,
     private readonly clock: Clock,
     private readonly recordsIn: Counter,
   ) {

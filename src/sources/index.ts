@@ -1,4 +1,5 @@
 import { arraySource } from './array-source.js';
+import { generatorSource } from './generator-source.js';
 import { iterableSource } from './iterable-source.js';
 
 /**
@@ -8,4 +9,5 @@ import { iterableSource } from './iterable-source.js';
 export const sources = {
   array: arraySource,
   iterable: iterableSource,
+  generator: generatorSource,
 };

@@ -9,6 +9,12 @@ export interface SourceContext {
   readonly clock: Clock;
   /** Aborted when the job stops: a source waiting for data should give up then. */
   readonly signal: AbortSignal;
+  /**
+   * Reports an input the source could not decode (a bad JSONL line, ...). Under the source's error
+   * policy this fails the job with `WEIR_DECODE_FAILED`, or sends `raw` with the reason to the
+   * dead-letter sink and returns; either way the source must skip the record.
+   */
+  reject(raw: unknown, reason: string, cause?: unknown): void;
 }
 
 /**
