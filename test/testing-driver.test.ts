@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Pipeline, agg, watermarks, windows, type WindowResult } from 'weir';
-import { TestDriver, testInput, testOutput } from 'weir/testing';
+import { Pipeline, agg, watermarks, windows, type WindowResult } from '../src/index.js';
+import { TestDriver, testInput, testOutput } from '../src/testing/index.js';
 
 interface Click { user: string; ts: number }
 
