@@ -95,7 +95,9 @@ export interface Collector<O> {
 
 /**
  * A keyed process function (Flink's KeyedProcessFunction): per-key state, event- and processing-time
- * timers. Return a value to emit it (the output type is inferred from it), or call `out.emit` for several.
+ * timers. Return a value to emit it (the output type is inferred from it), or call `out.emit` for
+ * several: then annotate the collector, `processElement(e, ctx, out: Collector<Alert>)`, and the output
+ * type comes from it (`.process<Alert>(...)` works too, but only without a `state` block).
  *
  * @example
  * .keyBy(e => e.card)
@@ -110,6 +112,6 @@ export interface Collector<O> {
  */
 export interface KeyedProcessFunction<K, T, O, S extends StateSpec = {}> {
   readonly state?: S;
-  processElement(value: T, ctx: KeyedContext<K, S>, out: Collector<O>): O | void;
-  onTimer?(timestamp: number, ctx: KeyedContext<K, S>, out: Collector<O>): O | void;
+  processElement(value: T, ctx: KeyedContext<K, S>, out: Collector<O>): O | undefined | void;
+  onTimer?(timestamp: number, ctx: KeyedContext<K, S>, out: Collector<O>): O | undefined | void;
 }

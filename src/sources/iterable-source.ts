@@ -58,7 +58,12 @@ class AsyncIterableSource<T> implements Source<T> {
       this.started = true;
       void this.pump();
     }
-    return this.take(max) ?? new Promise<void>((resolve) => (this.wakeReader = resolve)).then(() => this.take(max) ?? []);
+    const now = this.take(max);
+    if (now !== undefined) return now;
+    return new Promise<void>((resolve) => (this.wakeReader = resolve)).then(() => {
+      const r = this.take(max);
+      return r === undefined ? [] : r;
+    });
   }
 
   /** What is buffered, `null` at the end, or `undefined` when the reader has to wait. */
