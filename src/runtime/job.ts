@@ -135,7 +135,8 @@ export class Job {
       try {
         polled = source.poll(batchSize);
         if (polled !== null && !Array.isArray(polled)) {
-          polled = idleTimeout === undefined ? await polled : await this.pollWithIdleness(polled as Promise<readonly unknown[] | null>, node, idleTimeout);
+          const p = polled as Promise<readonly unknown[] | null>;
+          polled = await this.unlessStopped(idleTimeout === undefined ? p : this.pollWithIdleness(p, node, idleTimeout));
         }
       } catch (e) {
         this.fail(e instanceof WeirError ? e : new WeirError('WEIR_SOURCE_FAILED', `read failed: ${messageOf(e)}`, { step: plan.name, cause: e }));
@@ -167,6 +168,26 @@ export class Job {
         sliceStart = performance.now();
       }
     }
+  }
+
+  /** Awaits a pending poll, but gives up (with `[]`) as soon as the job stops or fails. */
+  private unlessStopped(p: Promise<readonly unknown[] | null>): Promise<readonly unknown[] | null> {
+    const signal = this.abort.signal;
+    if (signal.aborted) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => resolve([]);
+      signal.addEventListener('abort', onAbort, { once: true });
+      p.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (e) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      );
+    });
   }
 
   /** Awaits a poll; if it takes longer than the idle timeout, marks the source idle meanwhile. */

@@ -103,9 +103,10 @@ class AsyncIterableSource<T> implements Source<T> {
     w?.();
   }
 
-  async close(): Promise<void> {
+  close(): void {
     this.closed = true;
     this.wakePump?.();
-    await this.iterator?.return?.();
+    // Not awaited: an async generator parked on an await only returns once it reaches a yield.
+    this.iterator?.return?.()?.catch(() => undefined);
   }
 }
