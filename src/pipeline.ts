@@ -159,7 +159,12 @@ export class Pipeline {
     const progress = this.progressReporter(job);
     job.env.logger.info({ job: this.name, sources: job.compiled.sources.length, operators: job.compiled.operators.length }, 'job starting');
     try {
-      await job.open();
+      try {
+        await job.open();
+      } catch (e) {
+        await job.dispose();
+        throw e;
+      }
       progress?.start();
       const outcome = await job.run();
       job.env.logger.info({ job: this.name, ...outcome }, 'job done');

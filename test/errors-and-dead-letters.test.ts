@@ -104,6 +104,19 @@ describe('plan and job errors', () => {
     assert.throws(() => new Pipeline({ name: '' }), (e: unknown) => e instanceof WeirError && e.code === 'WEIR_INVALID_ARGUMENT');
   });
 
+  it('fails the run when a sink cannot open, and closes what was opened', async () => {
+    const p = new Pipeline({ name: 'bad-open' });
+    let closed = 0;
+    const s = p.source(sources.array([1, 2, 3]));
+    s.sink({ name: 'fine', write: () => {}, close: () => void closed++ });
+    s.sink({ name: 'broken', open: () => Promise.reject(new Error('no such table')), write: () => {} });
+    const e = await rejection(p);
+    assert.equal(e.code, 'WEIR_SINK_FAILED');
+    assert.equal(e.step, 'sink:broken');
+    assert.match(e.message, /no such table/);
+    assert.equal(closed, 1);
+  });
+
   it('fails the run when a sink fails, with the sink named', async () => {
     const p = new Pipeline({ name: 'bad-sink' });
     p.source(sources.array([1, 2, 3])).sink({ name: 'flaky', write: async () => Promise.reject(new Error('disk full')) });

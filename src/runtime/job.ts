@@ -118,6 +118,16 @@ export class Job {
     return { status: this.stopping ? 'stopped' : 'finished', durationMs: performance.now() - started };
   }
 
+  /** Closes sources and sinks after `open()` failed part-way (their own errors are logged, not thrown). */
+  async dispose(): Promise<void> {
+    this.stopping = true;
+    this.abort.abort();
+    const failure = this.failure;
+    await this.closeAll();
+    if (this.failure !== failure) this.env.logger.warn({ err: this.failure }, 'close after a failed open also failed');
+    this.failure = failure;
+  }
+
   /** Asks the sources to stop; `run()` then resolves with status `stopped` (windows not fired). */
   stop(): void {
     this.stopping = true;
