@@ -8,9 +8,11 @@ export { Stream, KeyedStream, WindowedStream, type StepOptions, type KeyValue } 
 export { sources } from './sources/index.js';
 export type { Source, SourceContext } from './sources/source.js';
 export type { GeneratorOptions } from './sources/generator-source.js';
+export type { JsonlSource, JsonlSourceOptions, JsonlRawLine } from './sources/jsonl-source.js';
 export { Random } from './sources/random.js';
 export { sinks } from './sinks/index.js';
 export type { Sink, SinkContext, DeadLetter } from './sinks/sink.js';
+export type { JsonlSinkOptions } from './sinks/jsonl-sink.js';
 export { windows, type WindowAssigner, type TumblingWindows, type SlidingWindows, type SessionWindows, type WindowResult, type WindowInfo, type AlignedWindowOptions } from './windows/window-assigner.js';
 export { agg, type Aggregator, type ReduceAcc } from './windows/aggregator.js';
 export { watermarks, type WatermarkStrategy, type WatermarkGenerator, type WatermarkOptions } from './time/watermark-strategy.js';

@@ -1,5 +1,6 @@
 import { collectSink } from './collect-sink.js';
 import { consoleSink } from './console-sink.js';
+import { jsonlSink } from './jsonl-sink.js';
 
 /**
  * Built-in sinks.
@@ -8,4 +9,5 @@ import { consoleSink } from './console-sink.js';
 export const sinks = {
   collect: collectSink,
   console: consoleSink,
+  jsonl: jsonlSink,
 };

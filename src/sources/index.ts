@@ -1,6 +1,7 @@
 import { arraySource } from './array-source.js';
 import { generatorSource } from './generator-source.js';
 import { iterableSource } from './iterable-source.js';
+import { jsonlSource } from './jsonl-source.js';
 
 /**
  * Built-in sources.
@@ -10,4 +11,5 @@ export const sources = {
   array: arraySource,
   iterable: iterableSource,
   generator: generatorSource,
+  jsonl: jsonlSource,
 };

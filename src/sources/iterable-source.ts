@@ -39,6 +39,8 @@ function syncIterableSource<T>(name: string, iterable: Iterable<T>): Source<T> {
   };
 }
 
+const CLOSE_WAIT_MS = 500;
+
 class AsyncIterableSource<T> implements Source<T> {
   private buffer: T[] = [];
   private done = false;
@@ -103,10 +105,15 @@ class AsyncIterableSource<T> implements Source<T> {
     w?.();
   }
 
-  close(): void {
+  /** Lets the iterable clean up (`finally` blocks run), waiting at most half a second for it. */
+  async close(): Promise<void> {
     this.closed = true;
     this.wakePump?.();
-    // Not awaited: an async generator parked on an await only returns once it reaches a yield.
-    this.iterator?.return?.()?.catch(() => undefined);
+    const done = this.iterator?.return?.()?.catch(() => undefined);
+    if (done === undefined) return;
+    // An async generator parked on an await only returns once it gets to a yield: don't hang on it.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 }

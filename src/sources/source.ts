@@ -12,7 +12,8 @@ export interface SourceContext {
   /**
    * Reports an input the source could not decode (a bad JSONL line, ...). Under the source's error
    * policy this fails the job with `WEIR_DECODE_FAILED`, or sends `raw` with the reason to the
-   * dead-letter sink and returns; either way the source must skip the record.
+   * dead-letter sink and returns; either way the source must skip the record. The cause's message is
+   * appended to the reason (`<reason>: <cause message>`).
    */
   reject(raw: unknown, reason: string, cause?: unknown): void;
 }
