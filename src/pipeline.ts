@@ -106,7 +106,8 @@ export class Pipeline {
       watermarks: opts.watermarks ?? wm.ascending(),
       deadLetter,
       batchSize: opts.batchSize,
-      name: opts.name ?? `source:${source.name}`,
+      name: opts.name,
+      label: `source:${source.name}`,
     });
     return new Stream<T>(this.plan, id);
   }

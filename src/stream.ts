@@ -73,7 +73,7 @@ export class Stream<T> {
 
   /** Ends the stream in a sink. A sink of another element type is a compile error. */
   sink(sink: Sink<T>, opts?: StepOptions): void {
-    this.plan.add({ kind: 'sink', inputs: [this.nodeId], sink: sink as Sink<unknown>, name: opts?.name ?? `sink:${sink.name}` });
+    this.plan.add({ kind: 'sink', inputs: [this.nodeId], sink: sink as Sink<unknown>, name: opts?.name, label: `sink:${sink.name}` });
   }
 
   private next<O>(node: Parameters<Plan['add']>[0]): Stream<O> {

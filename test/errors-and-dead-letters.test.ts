@@ -89,6 +89,26 @@ describe('plan and job errors', () => {
     assert.equal(e.code, 'WEIR_INVALID_PLAN');
   });
 
+  it('refuses a stream that ends nowhere, naming the step', async () => {
+    const p = new Pipeline({ name: 'dangling' });
+    const s = p.source(sources.array([1]));
+    s.sink(sinks.collect<number>([]));
+    s.map((x) => x * 2, { name: 'doubled' });
+    const e = await rejection(p);
+    assert.equal(e.code, 'WEIR_INVALID_PLAN');
+    assert.match(e.message, /doubled goes nowhere/);
+  });
+
+  it('gives default step names that are unique, and refuses duplicate names given by the user', () => {
+    const p = new Pipeline({ name: 'names' });
+    const a = p.source(sources.array([1]));
+    const b = p.source(sources.array([2]));
+    a.sink(sinks.collect<number>([]));
+    b.sink(sinks.collect<number>([]));
+    assert.deepEqual(p.plan.nodes.map((n) => n.name), ['source:array(1)', 'source:array(1)#1', 'sink:collect', 'sink:collect#3']);
+    assert.throws(() => a.map((x) => x, { name: 'sink:collect' }), (e: unknown) => e instanceof WeirError && e.code === 'WEIR_INVALID_PLAN');
+  });
+
   it('refuses to run twice and to extend a running pipeline', async () => {
     const p = new Pipeline({ name: 'twice' });
     const s = p.source(sources.array([1, 2]));

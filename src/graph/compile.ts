@@ -72,7 +72,7 @@ export function compile(plan: Plan, env: CompileEnv): CompiledJob {
     const ups = [...upstreamSources[node.id]].map((i) => nodes[i] as SourcePlan);
     if (ups.length === 0 || ups.some((s) => s.deadLetter === undefined)) return new FailingErrorHandler(node.name);
     const src = ups[0];
-    const dlq = sinkNodeOf(src.deadLetter as Sink<unknown>, `dead-letter:${src.deadLetter!.name}`);
+    const dlq = sinkNodeOf(src.deadLetter as Sink<unknown>, `dead-letter:${src.name}`);
     const counter = env.metrics.counter('weir_dead_letters_total', { step: node.name });
     return new DeadLetterErrorHandler(node.name, src.name, (l: DeadLetter) => dlq.receiveBatch([l], [l.timestamp ?? 0], 0), counter);
   };
@@ -132,7 +132,7 @@ function windowOperatorOf(node: WindowPlan, env: CompileEnv, sinkNodeOf: (s: Sin
   if (node.lateOutput) {
     const lateName = `late:${node.name}`;
     lateOutput = new Output<unknown>(env.metrics.counter('weir_records_out_total', { step: lateName }));
-    lateOutput.connect(sinkNodeOf(node.lateOutput, `sink:${node.lateOutput.name}`), 0);
+    lateOutput.connect(sinkNodeOf(node.lateOutput, lateName), 0);
   }
   const config = {
     key: node.key,

@@ -47,7 +47,11 @@ export interface SinkPlan extends Base { readonly kind: 'sink'; readonly sink: S
 /** One node of the logical plan: frozen data, built by the DSL, compiled into a job by the runtime. */
 export type PlanNode = SourcePlan | MapPlan | FilterPlan | FlatMapPlan | UnionPlan | WindowPlan | ProcessPlan | SinkPlan;
 
-type Unbuilt<N extends PlanNode> = N extends PlanNode ? Omit<N, 'id' | 'name'> & { name?: string | undefined } : never;
+/**
+ * A node as the DSL hands it over: `name` is the user's (must be unique); without one, `label` (or the
+ * kind) is the default, made unique by appending `#id` when it is taken.
+ */
+type Unbuilt<N extends PlanNode> = N extends PlanNode ? Omit<N, 'id' | 'name'> & { name?: string | undefined; label?: string } : never;
 
 /** The logical plan of one pipeline: nodes in creation order (which is a topological order). */
 export class Plan {
@@ -62,12 +66,20 @@ export class Plan {
   add(node: Unbuilt<PlanNode>): number {
     if (this.sealed) throw new WeirError('WEIR_INVALID_PLAN', 'the pipeline is running or has run: streams cannot be extended any more');
     const id = this.list.length;
-    const name = node.name ?? `${node.kind}#${id}`;
+    const taken = (n: string): boolean => this.list.some((other) => other.name === n);
+    let name: string;
+    if (node.name !== undefined) {
+      name = node.name;
+      if (taken(name)) throw new WeirError('WEIR_INVALID_PLAN', `two steps are named ${JSON.stringify(name)}: names must be unique`);
+    } else {
+      name = node.label ?? `${node.kind}#${id}`;
+      if (taken(name)) name = `${name}#${id}`;
+    }
     for (const i of node.inputs) {
       if (!(i >= 0 && i < id)) throw new WeirError('WEIR_INTERNAL', `node ${name} has an unknown input ${i}`);
     }
-    if (this.list.some((n) => n.name === name)) throw new WeirError('WEIR_INVALID_PLAN', `two steps are named ${JSON.stringify(name)}: names must be unique`);
-    const built = Object.freeze({ ...node, id, name }) as PlanNode;
+    const { label: _label, ...rest } = node;
+    const built = Object.freeze({ ...rest, id, name }) as PlanNode;
     this.list.push(built);
     return id;
   }
@@ -77,10 +89,17 @@ export class Plan {
     this.sealed = true;
   }
 
-  /** Checks the plan can run: it has a source and a sink, and every source reaches a sink. */
+  /** Checks the plan can run: it has a source and a sink, and every stream ends in a sink. */
   validate(): void {
     const sources = this.list.filter((n) => n.kind === 'source');
     if (sources.length === 0) throw new WeirError('WEIR_INVALID_PLAN', 'the pipeline has no source: add one with p.source(...)');
     if (!this.list.some((n) => n.kind === 'sink')) throw new WeirError('WEIR_INVALID_PLAN', 'the pipeline has no sink: end a stream with .sink(...)');
+    const consumed = new Set<number>();
+    for (const n of this.list) for (const i of n.inputs) consumed.add(i);
+    const dangling = this.list.filter((n) => n.kind !== 'sink' && !consumed.has(n.id));
+    if (dangling.length > 0) {
+      const names = dangling.map((n) => n.name).join(', ');
+      throw new WeirError('WEIR_INVALID_PLAN', `the output of ${names} goes nowhere: end every stream with .sink(...)`);
+    }
   }
 }
