@@ -138,7 +138,7 @@ export class Pipeline {
   }
 
   /** @internal Builds the job (the test driver uses this too). */
-  createJob(overrides: { clock?: Clock; logger?: Logger } = {}): Job {
+  createJob(overrides: { clock?: Clock; logger?: Logger; allowDangling?: boolean } = {}): Job {
     this.plan.seal();
     const logger = overrides.logger ?? this.options.logger ?? defaultLogger(this.name);
     return new Job(this.plan, {
@@ -148,6 +148,7 @@ export class Pipeline {
       metrics: this.registry,
       state: this.stateBackend(),
       batchSize: this.options.batchSize ?? 1024,
+      allowDangling: overrides.allowDangling,
     });
   }
 

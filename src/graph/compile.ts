@@ -25,6 +25,8 @@ export interface CompileEnv {
   processingTime(node: RuntimeNode): ProcessingTimeService;
   /** A sink node started an async write. */
   onSinkPending(node: SinkNode): void;
+  /** Accept streams that end nowhere (test drivers running part of a job). */
+  readonly allowDangling?: boolean;
 }
 
 /** A source plan node with its runtime head. */
@@ -49,7 +51,7 @@ export interface CompiledJob {
  * any of them fails, else their dead-letter sink.
  */
 export function compile(plan: Plan, env: CompileEnv): CompiledJob {
-  plan.validate();
+  plan.validate({ allowDangling: env.allowDangling });
   const nodes = plan.nodes;
   const sinkNodes = new Map<Sink<unknown>, SinkNode>();
   const outputs: Output<unknown>[] = [];

@@ -89,11 +89,15 @@ export class Plan {
     this.sealed = true;
   }
 
-  /** Checks the plan can run: it has a source and a sink, and every stream ends in a sink. */
-  validate(): void {
+  /**
+   * Checks the plan can run: it has a source and a sink, and every stream ends in a sink (unless
+   * `allowDangling`: a test may drive one branch of a job and ignore the others).
+   */
+  validate(opts: { allowDangling?: boolean } = {}): void {
     const sources = this.list.filter((n) => n.kind === 'source');
     if (sources.length === 0) throw new WeirError('WEIR_INVALID_PLAN', 'the pipeline has no source: add one with p.source(...)');
     if (!this.list.some((n) => n.kind === 'sink')) throw new WeirError('WEIR_INVALID_PLAN', 'the pipeline has no sink: end a stream with .sink(...)');
+    if (opts.allowDangling) return;
     const consumed = new Set<number>();
     for (const n of this.list) for (const i of n.inputs) consumed.add(i);
     const dangling = this.list.filter((n) => n.kind !== 'sink' && !consumed.has(n.id));

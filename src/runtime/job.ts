@@ -20,6 +20,8 @@ export interface JobEnv {
   readonly state: StateBackend;
   /** Records per source poll. */
   readonly batchSize: number;
+  /** Accept streams that end nowhere (test drivers). */
+  readonly allowDangling?: boolean;
 }
 
 /** How a run ended. */
@@ -58,6 +60,7 @@ export class Job {
       state: env.state,
       processingTime: (node) => this.processingTimeFor(node),
       onSinkPending: (node) => this.pendingSinks.add(node),
+      allowDangling: env.allowDangling,
     });
   }
 
