@@ -35,7 +35,7 @@ export interface PipelineOptions {
 
 /** Options of {@link Pipeline.source}. */
 export interface SourceOptions<T> {
-  /** Event time of a record, epoch ms. Without it, records get the processing time they arrived at. */
+  /** Event time of a record, epoch ms (a fraction is dropped). Without it, records get the processing time they arrived at. */
   timestamp?: TimestampFn<T>;
   /** Watermark strategy (default: `ascending()` with a timestamp function, else ingestion-time). */
   watermarks?: WatermarkStrategy;

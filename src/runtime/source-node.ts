@@ -65,8 +65,10 @@ export class SourceNode<T> {
           bad++;
           continue;
         }
-        ts[i] = t;
-        if (t > max) max = t;
+        // Event time is whole milliseconds (as in Flink): `end - 1` is then the last instant of a window.
+        const ms = Math.floor(t);
+        ts[i] = ms;
+        if (ms > max) max = ms;
       }
       if (bad > 0) {
         const keptItems: T[] = [];

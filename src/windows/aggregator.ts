@@ -4,7 +4,8 @@
  *
  * Contract (so weir can avoid copies): `create` returns a fresh accumulator; `add` may change `acc`
  * and return it; `merge` may change its first argument and return it, never the second; `result`
- * must not change `acc`.
+ * must not change `acc`, and must not return an object that a later `add` or `merge` changes (a window
+ * re-fired for a late element keeps its accumulator; what was emitted before must stay as it was).
  *
  * @example
  * const spread: Aggregator<Txn, { lo: number; hi: number }, number> = {
@@ -88,7 +89,12 @@ export const agg = {
       result: (a) => a.value,
     };
   },
-  /** Every element, in arrival order (what a window `process` function receives). */
+  /**
+   * Every element (what a window `process` function receives): in arrival order within one slice or
+   * session; where slices or merged sessions are combined, slice by slice / session by session.
+   * `result` is a copy: the accumulator lives on (allowed lateness, later sliding windows) and must not
+   * change a result that was already emitted, nor be changed by the function that receives it.
+   */
   collect<T>(): Aggregator<T, T[], T[]> {
     return {
       create: () => [],
@@ -100,7 +106,7 @@ export const agg = {
         for (let i = 0; i < b.length; i++) a.push(b[i]);
         return a;
       },
-      result: (a) => a,
+      result: (a) => a.slice(),
     };
   },
 };

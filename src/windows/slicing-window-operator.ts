@@ -171,7 +171,10 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
     const hi = wm - size + 1; // windows with start <= hi are due
     let j = this.head;
     if (j < starts.length) {
-      const lo = prev - size + 1; // windows with start <= lo fired already
+      // Windows with start <= lo fired already; the first one not fired is the first aligned start
+      // above lo. Starts are whole numbers, watermarks need not be (custom strategies, fractional
+      // timestamps): above lo means from floor(lo) + 1.
+      const lo = Math.floor(prev - size + 1);
       let s = lo === -Infinity ? this.firstStart(starts[j]) : lo + 1 + mod(this.offset - (lo + 1), slide);
       while (s <= hi) {
         while (j < starts.length && starts[j] < s) j++;

@@ -24,7 +24,10 @@ export type WindowAssigner = TumblingWindows | SlidingWindows | SessionWindows;
 
 /** Options of tumbling and sliding windows. */
 export interface AlignedWindowOptions {
-  /** Shifts window starts: with `offset: '15m'` hourly windows run from :15 to :15. */
+  /**
+   * Shifts window starts: with `offset: '15m'` hourly windows run from :15 to :15. A negative number
+   * of ms shifts them back (as Flink's offsets: `-8 * 3_600_000` aligns days to UTC+8 midnight).
+   */
   offset?: Duration;
 }
 
@@ -36,7 +39,8 @@ function positive(d: Duration, what: string): number {
 
 function offsetOf(opts: AlignedWindowOptions | undefined, size: number): number {
   if (opts?.offset === undefined) return 0;
-  const o = toMillis(opts.offset, 'offset');
+  // toMillis rejects negative durations; an offset may be negative (only its value mod size matters).
+  const o = typeof opts.offset === 'number' && opts.offset < 0 ? -toMillis(-opts.offset, 'offset') : toMillis(opts.offset, 'offset');
   if (!Number.isInteger(o)) throw new WeirError('WEIR_INVALID_ARGUMENT', `offset must be a whole number of ms, got ${JSON.stringify(opts.offset)}`);
   return ((o % size) + size) % size;
 }
