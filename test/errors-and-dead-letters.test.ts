@@ -81,6 +81,55 @@ describe('bad records', () => {
   });
 });
 
+describe('failures when a window fires', () => {
+  const events = [
+    { k: 'a', ts: 1 },
+    { k: 'b', ts: 2 },
+    { k: 'a', ts: 15 },
+  ];
+  it('fails with the window as the record when a window process function throws', async () => {
+    const p = new Pipeline({ name: 'bad-window-fn' });
+    p.source(sources.array(events), { timestamp: (e) => e.ts })
+      .keyBy((e) => e.k)
+      .window(windows.tumbling(10))
+      .process((els, w) => {
+        if (w.key === 'b') throw new Error('no b allowed');
+        return els.length;
+      }, { name: 'summarize' })
+      .sink(sinks.collect<number>([]));
+    const e = await rejection(p);
+    assert.equal(e.code, 'WEIR_USER_FUNCTION_FAILED');
+    assert.equal(e.step, 'summarize');
+    assert.deepEqual(e.record, { key: 'b', start: 0, end: 10 });
+    assert.match(e.message, /no b allowed/);
+  });
+
+  it('dead-letters a window whose merge throws and keeps the others', async () => {
+    const dead: DeadLetter[] = [];
+    const out: { key: string; start: number; value: number }[] = [];
+    const fragile = {
+      create: () => ({ n: 0 }),
+      add: (a: { n: number }) => ({ n: a.n + 1 }),
+      merge: (a: { n: number }, b: { n: number }) => {
+        if (a.n + b.n > 1) throw new Error('merge overflow');
+        return { n: a.n + b.n };
+      },
+      result: (a: { n: number }) => a.n,
+    };
+    const p = new Pipeline({ name: 'bad-merge' });
+    p.source(sources.array(events), { timestamp: (e) => e.ts, onError: { deadLetter: sinks.collect(dead) } })
+      .keyBy((e) => e.k)
+      .window(windows.sliding({ size: 20, slide: 10 }))
+      .aggregate(fragile, { name: 'fragile' })
+      .sink(sinks.collect(out));
+    await p.run();
+    // a has one record in [0,10) and one in [10,20): merging them for [0,20) throws.
+    assert.deepEqual(dead.map((d) => [d.step, d.record]), [['fragile', { key: 'a', start: 0, end: 20 }]]);
+    assert.ok(out.every((r) => !(r.key === 'a' && r.start === 0)));
+    assert.ok(out.some((r) => r.key === 'b' && r.start === 0 && r.value === 1));
+  });
+});
+
 describe('plan and job errors', () => {
   it('refuses a pipeline without a sink', async () => {
     const p = new Pipeline({ name: 'no-sink' });

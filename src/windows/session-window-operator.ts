@@ -117,7 +117,9 @@ export class SessionWindowOperator extends KeyedWindowOperator {
     for (let j = 0; j < list.length; j++) {
       const o = list[j];
       if (o !== s && o.start <= t + this.gap && o.end >= t) {
-        s.acc = this.agg.merge(s.acc, o.acc);
+        const merged = this.mergeOrFail(s.acc, o.acc, s.key, Math.min(s.start, o.start), Math.max(s.end, o.end));
+        // A failed merge loses the absorbed session's aggregate, but the failure went to the error policy.
+        if (merged !== NO_ACC) s.acc = merged;
         o.dead = true;
         if (!Number.isNaN(o.firedEnd)) s.dirty = true;
         continue;

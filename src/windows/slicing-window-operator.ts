@@ -38,10 +38,11 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
   /** Windows (by start) to re-fire after this batch, with the keys a late element updated. */
   private refire: Map<number, Set<unknown>> | null = null;
   private mergeTarget: Map<unknown, unknown> = new Map();
+  private firing = { start: 0, end: 0 };
   private readonly mergeInto = (acc: unknown, key: unknown): void => {
     const t = this.mergeTarget.get(key);
-    const base = t === undefined ? this.agg.create() : t;
-    const merged = this.agg.merge(base, acc);
+    if (t === NO_ACC) return;
+    const merged = this.mergeOrFail(t === undefined ? this.agg.create() : t, acc, key, this.firing.start, this.firing.end);
     if (merged !== t) this.mergeTarget.set(key, merged);
   };
 
@@ -152,9 +153,10 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
         for (let j = this.head; j < this.starts.length && this.starts[j] < end; j++) {
           if (this.starts[j] < s) continue;
           const a = this.slices.peek(this.starts[j])?.get(key);
-          if (a !== undefined) acc = this.agg.merge(acc === undefined ? this.agg.create() : acc, a);
+          if (a !== undefined) acc = this.mergeOrFail(acc === undefined ? this.agg.create() : acc, a, key, s, end);
+          if (acc === NO_ACC) break;
         }
-        if (acc !== undefined) this.fire(key, s, end, acc);
+        if (acc !== undefined && acc !== NO_ACC) this.fire(key, s, end, acc);
       }
     }
   }
@@ -210,9 +212,13 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
       return;
     }
     const target = (this.mergeTarget = new Map());
+    this.firing.start = s;
+    this.firing.end = end;
     for (let jj = j; jj < starts.length && starts[jj] < end; jj++) {
       this.slices.peek(starts[jj])?.forEach(this.mergeInto);
     }
-    target.forEach((acc, key) => this.fire(key, s, end, acc));
+    target.forEach((acc, key) => {
+      if (acc !== NO_ACC) this.fire(key, s, end, acc);
+    });
   }
 }

@@ -91,15 +91,35 @@ export abstract class KeyedWindowOperator implements Operator<unknown, unknown> 
 
   /** Buffers one window result (timestamp `end - 1`). */
   protected fire(key: unknown, start: number, end: number, acc: unknown): void {
-    const value = this.agg.result(acc);
-    if (this.project === undefined) {
-      this.outItems.push({ key, start, end, value });
-    } else {
-      const o = this.project({ key, start, end }, value);
-      if (o === undefined) return;
-      this.outItems.push(o);
+    let out: unknown;
+    try {
+      const value = this.agg.result(acc);
+      out = this.project === undefined ? { key, start, end, value } : this.project({ key, start, end }, value);
+    } catch (e) {
+      this.windowFailed(key, start, end, this.project === undefined ? 'aggregate result' : 'window process', e);
+      return;
     }
+    if (out === undefined) return;
+    this.outItems.push(out);
     this.outTs.push(end - 1);
+  }
+
+  /** `merge(a, b)`, or NO_ACC after reporting that it threw (the window of that key is skipped). */
+  protected mergeOrFail(a: unknown, b: unknown, key: unknown, start: number, end: number): unknown {
+    try {
+      return this.agg.merge(a, b);
+    } catch (e) {
+      this.windowFailed(key, start, end, 'aggregate merge', e);
+      return NO_ACC;
+    }
+  }
+
+  /**
+   * A user function failed on a whole window: the error policy gets `{ key, start, end }` as the
+   * record (there is no single element to blame).
+   */
+  protected windowFailed(key: unknown, start: number, end: number, what: string, e: unknown): void {
+    this.errors.recordFailed('WEIR_USER_FUNCTION_FAILED', `${what} function threw for window [${start}, ${end}) of key ${preview(key, 40)}`, { key, start, end }, end - 1, e);
   }
 
   /** An element too late for every window: to the late output, or dropped and counted. */
