@@ -1,6 +1,7 @@
 import { WeirError } from '../errors.js';
 import type { OperatorContext } from '../runtime/operator.js';
 import type { StateTable } from '../state/state-backend.js';
+import { SlidingWindowCache } from './sliding-window-cache.js';
 import type { SlidingWindows, TumblingWindows } from './window-assigner.js';
 import { KeyedWindowOperator, NO_ACC, NO_KEY, mod, type WindowOperatorConfig } from './window-operator-base.js';
 
@@ -46,12 +47,30 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
     if (merged !== t) this.mergeTarget.set(key, merged);
   };
 
+  /** Two-stacks merging for windows of many slices (see {@link SlidingWindowCache}); null when cheap anyway. */
+  private readonly cache: SlidingWindowCache | null;
+  private readonly visitSlices = (from: number, to: number, visit: (start: number, slice: Map<unknown, unknown>) => void): void => {
+    const starts = this.starts;
+    let lo = this.head;
+    let hi = starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid] < from) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let j = lo; j < starts.length && starts[j] < to; j++) {
+      const m = this.slices.peek(starts[j]);
+      if (m !== undefined) visit(starts[j], m);
+    }
+  };
+
   constructor(assigner: TumblingWindows | SlidingWindows, config: WindowOperatorConfig) {
     super(config);
     this.size = assigner.size;
     this.slide = assigner.kind === 'tumbling' ? assigner.size : assigner.slide;
     this.offset = assigner.offset;
     this.width = gcd(this.size, this.slide);
+    this.cache = this.size / this.width > 2 ? new SlidingWindowCache(this.agg, (a, b, k, s, e) => this.mergeOrFail(a, b, k, s, e)) : null;
   }
 
   override open(ctx: OperatorContext<unknown>): void {
@@ -103,6 +122,8 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
     this.curEnd = a + this.width;
     this.curLate = last + this.size - 1 + this.lateness <= wm;
     this.curMap = this.curLate ? undefined : this.slices.peek(a);
+    // An element for a slice that fired windows already merged: the cache must start afresh.
+    if (!this.curLate && this.cache !== null && a < this.cache.enteredBefore) this.cache.invalidate();
     // Windows of this slice that already fired but are still within the allowed lateness.
     const first = this.firstStart(a);
     const firedTo = Math.min(last, wm - this.size + 1);
@@ -209,6 +230,10 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
       const m = this.slices.peek(starts[j]);
       if (m === undefined) throw new WeirError('WEIR_INTERNAL', `slice ${starts[j]} is listed but has no state`, { step: this.name });
       m.forEach((acc, key) => this.fire(key, s, end, acc));
+      return;
+    }
+    if (this.cache !== null) {
+      this.cache.window(s, end, this.visitSlices, (key, acc) => this.fire(key, s, end, acc));
       return;
     }
     const target = (this.mergeTarget = new Map());
