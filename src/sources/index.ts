@@ -2,6 +2,7 @@ import { arraySource } from './array-source.js';
 import { generatorSource } from './generator-source.js';
 import { iterableSource } from './iterable-source.js';
 import { jsonlSource } from './jsonl-source.js';
+import { nexmarkSource } from './nexmark/nexmark-source.js';
 
 /**
  * Built-in sources.
@@ -11,5 +12,6 @@ export const sources = {
   array: arraySource,
   iterable: iterableSource,
   generator: generatorSource,
+  nexmark: nexmarkSource,
   jsonl: jsonlSource,
 };

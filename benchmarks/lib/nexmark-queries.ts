@@ -1,0 +1,20 @@
+import { agg, windows, type Duration, type NexmarkBid, type Pipeline, type Sink, type Source } from '../../src/index.js';
+
+/** The Nexmark default event-time rate of the Flink setup: 10M events/s (0.1 µs per event). */
+export const NEXMARK_EVENTS_PER_SECOND = 10_000_000;
+
+/**
+ * Nexmark q5 (hot items): bids per auction on sliding windows of 10 s every `slide`, then the auction
+ * with the most bids per window: a tumbling window of `slide` keyed by window end over the first
+ * step's results (which carry the timestamp `end - 1`, so each falls in the tumbling window of its end).
+ */
+export function q5(p: Pipeline, bids: Source<NexmarkBid>, slide: Duration, sink: Sink<unknown>): void {
+  p.source(bids, { timestamp: (b) => b.dateTime })
+    .keyBy((b) => b.auction)
+    .window(windows.sliding({ size: '10s', slide }))
+    .aggregate(agg.count(), { name: 'bids-per-auction' })
+    .keyBy((r) => r.end)
+    .window(windows.tumbling(slide))
+    .reduce((a, b) => (b.value > a.value ? b : a), { name: 'hot-item' })
+    .sink(sink);
+}
