@@ -103,6 +103,19 @@ describe('job runtime', () => {
     assert.equal(p.metrics().find((m) => m.labels.step === 'quiet' && m.name === 'weir_records_in_total')!.value, 0);
   });
 
+  it('hands the results of a big end-of-input firing on in bounded batches', async () => {
+    const sizes: number[] = [];
+    const p = new Pipeline({ name: 'big-fire' });
+    p.source(sources.generator((i) => ({ k: i, ts: i }), { count: 20_000 }), { timestamp: (e) => e.ts })
+      .keyBy((e) => e.k)
+      .window(windows.tumbling(1_000_000))
+      .aggregate(agg.count())
+      .sink({ name: 'sizes', write: (items) => void sizes.push(items.length) });
+    await p.run();
+    assert.equal(sizes.reduce((a, b) => a + b, 0), 20_000);
+    assert.ok(sizes.length >= 5 && Math.max(...sizes) <= 4096, `batches: ${sizes.join(',')}`);
+  });
+
   it('prints a progress line', async () => {
     const lines: string[] = [];
     const p = new Pipeline({ name: 'progress', progress: { interval: '10ms', write: (l) => lines.push(l) } });

@@ -1,6 +1,9 @@
 import type { Aggregator } from './aggregator.js';
 import { NO_ACC } from './window-operator-base.js';
 
+/** Shared empty front of keys that never flipped (the front is replaced whole, never pushed to). */
+const EMPTY: never[] = [];
+
 /** One key's slice accumulators in the window, as two stacks (front: suffix merges; back: one running merge). */
 interface KeyStacks {
   fStarts: number[];
@@ -8,8 +11,10 @@ interface KeyStacks {
   fHead: number;
   bStarts: number[];
   bAccs: unknown[];
-  /** Merge of `bAccs` (our own accumulator), or undefined while the back is empty. */
+  /** Merge of `bAccs`, or undefined while the back is empty: the slice's own accumulator while there is one entry (read only). */
   bAgg: unknown;
+  /** Whether `bAgg` is ours (so later merges may change it) rather than a slice's. */
+  bOwned: boolean;
   /** A merge failed (and was reported): no result for this key until the cache starts afresh. */
   broken: boolean;
 }
@@ -90,15 +95,23 @@ export class SlidingWindowCache {
   private enter(key: unknown, sliceStart: number, acc: unknown, s: number, e: number): void {
     let st = this.stacks.get(key);
     if (st === undefined) {
-      st = { fStarts: [], fSuffix: [], fHead: 0, bStarts: [], bAccs: [], bAgg: undefined, broken: false };
-      this.stacks.set(key, st);
+      // Most keys of a high-cardinality stream live in one slice: keep that case to one object and two small arrays.
+      this.stacks.set(key, { fStarts: EMPTY, fSuffix: EMPTY, fHead: 0, bStarts: [sliceStart], bAccs: [acc], bAgg: acc, bOwned: false, broken: false });
+      return;
     }
     if (st.broken) return;
-    const merged = this.merge(st.bAgg === undefined ? this.agg.create() : st.bAgg, acc, key, s, e);
-    if (merged === NO_ACC) return this.broke(st);
+    if (st.bAgg === undefined) {
+      st.bAgg = acc;
+      st.bOwned = false;
+    } else {
+      const base = st.bOwned ? st.bAgg : this.merge(this.agg.create(), st.bAgg, key, s, e);
+      const merged = base === NO_ACC ? NO_ACC : this.merge(base, acc, key, s, e);
+      if (merged === NO_ACC) return this.broke(st);
+      st.bAgg = merged;
+      st.bOwned = true;
+    }
     st.bStarts.push(sliceStart);
     st.bAccs.push(acc);
-    st.bAgg = merged;
   }
 
   /** Drops the key's slices that start before `s`, flipping the back over when the front runs out. False: a merge failed. */
@@ -114,10 +127,11 @@ export class SlidingWindowCache {
   private flip(st: KeyStacks, key: unknown, s: number, e: number): boolean {
     const n = st.bStarts.length;
     const suffix = new Array<unknown>(n);
-    let prev: unknown = undefined;
-    for (let i = n - 1; i >= 0; i--) {
-      // Each suffix is a fresh accumulator: the next one is built from a copy, slices are only read.
-      const base = prev === undefined ? this.agg.create() : this.merge(this.agg.create(), prev, key, s, e);
+    // Suffixes are only ever read (the window result and the next suffix merge into fresh
+    // accumulators), so the newest one can be the slice's own accumulator.
+    let prev: unknown = (suffix[n - 1] = st.bAccs[n - 1]);
+    for (let i = n - 2; i >= 0; i--) {
+      const base = this.merge(this.agg.create(), prev, key, s, e);
       const cur = base === NO_ACC ? NO_ACC : this.merge(base, st.bAccs[i], key, s, e);
       if (cur === NO_ACC) {
         this.broke(st);
@@ -131,6 +145,7 @@ export class SlidingWindowCache {
     st.bStarts = [];
     st.bAccs = [];
     st.bAgg = undefined;
+    st.bOwned = false;
     return true;
   }
 

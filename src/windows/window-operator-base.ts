@@ -17,6 +17,9 @@ export interface WindowOperatorConfig {
   readonly state: StateBackend;
 }
 
+/** Results are handed downstream in batches of at most about this many. */
+const FLUSH_RESULTS_AT = 4096;
+
 /** Returned by {@link KeyedWindowOperator.keyOf} when the key function failed. */
 export const NO_KEY: unique symbol = Symbol('weir.noKey');
 /** Returned by {@link KeyedWindowOperator.addTo} when the aggregate function failed. */
@@ -102,6 +105,9 @@ export abstract class KeyedWindowOperator implements Operator<unknown, unknown> 
     if (out === undefined) return;
     this.outItems.push(out);
     this.outTs.push(end - 1);
+    // A watermark can fire many windows at once (the end of input fires them all): hand results on in
+    // batches rather than holding them all.
+    if (this.outItems.length >= FLUSH_RESULTS_AT) this.flush();
   }
 
   /** `merge(a, b)`, or NO_ACC after reporting that it threw (the window of that key is skipped). */
