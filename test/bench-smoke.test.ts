@@ -25,7 +25,7 @@ async function runScenario(name: string, args: string[] = []): Promise<Record<st
 
 describe('benchmarks (quick mode)', () => {
   it('has the scenarios of the issue', () => {
-    for (const s of ['q0', 'q5', 'q5-slide-sweep', 'q11', 'keyed-tumbling-100k']) assert.ok(scenarios.includes(s), s);
+    for (const s of ['q0', 'q5', 'q5-slide-sweep', 'q5-slide-sweep-auctions', 'q11', 'keyed-tumbling-100k']) assert.ok(scenarios.includes(s), s);
   });
 
   for (const name of scenarios) {
@@ -68,14 +68,15 @@ describe('benchmarks (quick mode)', () => {
       assert.match(stdout, /\d+ cores/);
       assert.match(stdout, /events\/s/);
       assert.match(stdout, /vs baseline/);
-      assert.match(stdout, /q5 slide sweep: .* drop/);
+      assert.match(stdout, /q5-slide-sweep: .* drop/);
       const report = JSON.parse(readFileSync(path.join(dir, 'quick.tmp.json'), 'utf8'));
       assert.equal(report.quick, true);
       assert.deepEqual(
         report.results.map((r: { scenario: string; variant: string }) => `${r.scenario}:${r.variant}`),
         ['q0:', 'q5-slide-sweep:slide=2s', 'q5-slide-sweep:slide=1s', 'q5-slide-sweep:slide=500ms', 'q5-slide-sweep:slide=200ms', 'q5-slide-sweep:slide=100ms'],
       );
-      assert.equal(typeof report.slideSweep.dropPct, 'number');
+      assert.equal(report.slideSweeps[0].scenario, 'q5-slide-sweep');
+      assert.equal(typeof report.slideSweeps[0].dropPct, 'number');
       assert.ok(report.environment.node.startsWith('v'));
     } finally {
       rmSync(dir, { recursive: true, force: true });

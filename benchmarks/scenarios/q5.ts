@@ -1,5 +1,5 @@
 import { sources } from '../../src/index.js';
-import { NEXMARK_EVENTS_PER_SECOND, q5 } from '../lib/nexmark-queries.js';
+import { Q5_EVENTS_PER_SECOND, q5 } from '../lib/nexmark-queries.js';
 import { runScenario } from '../lib/scenario-runner.js';
 
 /** Nexmark q5 (hot items), sliding windows 10 s / 2 s, in-memory state. */
@@ -8,11 +8,11 @@ await runScenario({
   events: { full: 16_000_000, quick: 20_000 },
   targetEventsPerSec: 2_000_000,
   build(p, { events, wrap, sink }) {
-    q5(p, wrap(sources.nexmark({ kinds: ['bid'], events, eventsPerSecond: NEXMARK_EVENTS_PER_SECOND })), '2s', sink);
+    q5(p, wrap(sources.nexmark({ kinds: ['bid'], events, eventsPerSecond: Q5_EVENTS_PER_SECOND })), '2s', sink);
   },
   config: () => ({
     query: 'bids | keyBy(auction) | sliding(10s, 2s) count | keyBy(end) | tumbling(2s) max',
     source: 'nexmark bids',
-    eventTimeRate: NEXMARK_EVENTS_PER_SECOND,
+    eventTimeRate: Q5_EVENTS_PER_SECOND,
   }),
 });
