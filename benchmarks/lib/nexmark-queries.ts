@@ -1,4 +1,5 @@
-import { agg, windows, type Duration, type NexmarkBid, type Pipeline, type Sink, type Source } from '../../src/index.js';
+import { agg, sources, windows, type Duration, type NexmarkBid, type Pipeline, type Sink, type Source } from '../../src/index.js';
+import { runScenario } from './scenario-runner.js';
 
 /** The Nexmark default event-time rate of the Flink setup: 10M events/s (0.1 µs per event). */
 export const NEXMARK_EVENTS_PER_SECOND = 10_000_000;
@@ -27,4 +28,25 @@ export function q5(p: Pipeline, bids: Source<NexmarkBid>, slide: Duration, sink:
     .window(windows.tumbling(slide))
     .reduce((a, b) => (b.value > a.value ? b : a), { name: 'hot-item' })
     .sink(sink);
+}
+
+/** The slides of the q5 sweeps, widest first. */
+export const SWEEP_SLIDES = ['2s', '1s', '500ms', '200ms', '100ms'];
+
+/** Runs q5 once per slide of {@link SWEEP_SLIDES}, each in its own process, keyed as `keys` says. */
+export async function q5SlideSweep(name: string, keys: Q5Keys, events: { full: number; quick: number }): Promise<void> {
+  await runScenario({
+    name,
+    events,
+    variants: SWEEP_SLIDES.map((slide) => ({ slide })),
+    build(p, { events: n, wrap, sink, args }) {
+      q5(p, wrap(sources.nexmark({ kinds: ['bid'], events: n, eventsPerSecond: Q5_EVENTS_PER_SECOND })), (args.slide ?? '2s') as Duration, sink, keys);
+    },
+    config: (args) => ({
+      query: `bids | keyBy(${keys}) | sliding(10s, ${args.slide ?? '2s'}) count | keyBy(end) | tumbling(${args.slide ?? '2s'}) max`,
+      source: 'nexmark bids',
+      eventTimeRate: Q5_EVENTS_PER_SECOND,
+      slide: args.slide ?? '2s',
+    }),
+  });
 }

@@ -5,6 +5,18 @@ import { SlidingWindowCache } from './sliding-window-cache.js';
 import type { SlidingWindows, TumblingWindows } from './window-assigner.js';
 import { KeyedWindowOperator, NO_ACC, NO_KEY, mod, type WindowOperatorConfig } from './window-operator-base.js';
 
+/** The first index `>= from` of the ascending `sorted` whose value is `>= value`. */
+function lowerBound(sorted: readonly number[], from: number, value: number): number {
+  let lo = from;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
   return a;
@@ -51,14 +63,7 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
   private readonly cache: SlidingWindowCache | null;
   private readonly visitSlices = (from: number, to: number, visit: (start: number, slice: Map<unknown, unknown>) => void): void => {
     const starts = this.starts;
-    let lo = this.head;
-    let hi = starts.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (starts[mid] < from) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let j = lo; j < starts.length && starts[j] < to; j++) {
+    for (let j = lowerBound(starts, this.head, from); j < starts.length && starts[j] < to; j++) {
       const m = this.slices.peek(starts[j]);
       if (m !== undefined) visit(starts[j], m);
     }
@@ -141,14 +146,8 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
     if (this.head === starts.length || a > starts[starts.length - 1]) {
       starts.push(a);
     } else {
-      let lo = this.head;
-      let hi = starts.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (starts[mid] < a) lo = mid + 1;
-        else hi = mid;
-      }
-      if (starts[lo] !== a) starts.splice(lo, 0, a);
+      const i = lowerBound(starts, this.head, a);
+      if (starts[i] !== a) starts.splice(i, 0, a);
     }
     this.curMap = m;
     return m;
