@@ -27,9 +27,11 @@ export type StateDecl =
   | { readonly kind: 'value'; readonly defaultValue: unknown }
   | { readonly kind: 'map' }
   | { readonly kind: 'list' };
-/** Typed declarations (phantom types carry the value types). */
+/** Declares a per-key value with a default (phantom fields carry the types). @example state.value(0) */
 export interface ValueDecl<V> { readonly kind: 'value'; readonly defaultValue: V; readonly __v?: V }
+/** Declares a per-key map. @example state.map<string, number>() */
 export interface MapDecl<MK, MV> { readonly kind: 'map'; readonly __k?: MK; readonly __v?: MV }
+/** Declares a per-key list. @example state.list<Txn>() */
 export interface ListDecl<V> { readonly kind: 'list'; readonly __v?: V }
 
 /** The `state` block of a process function: name → declaration. */
