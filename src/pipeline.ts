@@ -138,7 +138,7 @@ export class Pipeline {
   }
 
   /** @internal Builds the job (the test driver uses this too). */
-  createJob(overrides: { clock?: Clock; logger?: Logger; allowDangling?: boolean } = {}): Job {
+  createJob(overrides: { clock?: Clock; logger?: Logger; allowDangling?: boolean; checkpointing?: boolean } = {}): Job {
     this.plan.seal();
     const logger = overrides.logger ?? this.options.logger ?? defaultLogger(this.name);
     return new Job(this.plan, {
@@ -149,6 +149,7 @@ export class Pipeline {
       state: this.stateBackend(),
       batchSize: this.options.batchSize ?? 1024,
       allowDangling: overrides.allowDangling,
+      checkpointing: overrides.checkpointing,
     });
   }
 

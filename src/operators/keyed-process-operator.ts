@@ -1,3 +1,4 @@
+import type { SnapshotWriter, StateEntry } from '../checkpoint/snapshot.js';
 import { WeirError, preview } from '../errors.js';
 import type { ErrorHandler } from '../runtime/error-handler.js';
 import { MinHeap } from '../runtime/min-heap.js';
@@ -20,17 +21,26 @@ interface KeyScope {
   currentKey: unknown;
 }
 
+/**
+ * Keys changed since the last snapshot, per state; `null` when the job takes no checkpoints (then
+ * nothing is tracked). Handles mark a key on every write, so state must be written with `set` /
+ * `add` / `update` / `delete` — an object changed in place without a write is not seen.
+ */
+type DirtyKeys = Set<unknown> | null;
+
 class ValueHandle implements ValueState<unknown> {
-  constructor(private readonly scope: KeyScope, private readonly map: Map<unknown, unknown>, private readonly dflt: unknown) {}
+  constructor(private readonly scope: KeyScope, private readonly map: Map<unknown, unknown>, private readonly dflt: unknown, private readonly dirty: DirtyKeys) {}
   get(): unknown {
     const v = this.map.get(this.scope.currentKey);
     return v === undefined ? this.dflt : v;
   }
   set(value: unknown): void {
+    this.dirty?.add(this.scope.currentKey);
     if (value === undefined) this.map.delete(this.scope.currentKey);
     else this.map.set(this.scope.currentKey, value);
   }
   clear(): void {
+    this.dirty?.add(this.scope.currentKey);
     this.map.delete(this.scope.currentKey);
   }
 }
@@ -38,7 +48,7 @@ class ValueHandle implements ValueState<unknown> {
 const EMPTY_MAP: ReadonlyMap<unknown, unknown> = new Map();
 
 class MapHandle implements MapState<unknown, unknown> {
-  constructor(private readonly scope: KeyScope, private readonly map: Map<unknown, Map<unknown, unknown>>) {}
+  constructor(private readonly scope: KeyScope, private readonly map: Map<unknown, Map<unknown, unknown>>, private readonly dirty: DirtyKeys) {}
   private current(): ReadonlyMap<unknown, unknown> {
     return this.map.get(this.scope.currentKey) ?? EMPTY_MAP;
   }
@@ -49,6 +59,7 @@ class MapHandle implements MapState<unknown, unknown> {
     return this.current().has(k);
   }
   set(k: unknown, v: unknown): void {
+    this.dirty?.add(this.scope.currentKey);
     let m = this.map.get(this.scope.currentKey);
     if (m === undefined) this.map.set(this.scope.currentKey, (m = new Map()));
     m.set(k, v);
@@ -56,6 +67,7 @@ class MapHandle implements MapState<unknown, unknown> {
   delete(k: unknown): void {
     const m = this.map.get(this.scope.currentKey);
     if (m === undefined) return;
+    this.dirty?.add(this.scope.currentKey);
     m.delete(k);
     if (m.size === 0) this.map.delete(this.scope.currentKey);
   }
@@ -66,6 +78,7 @@ class MapHandle implements MapState<unknown, unknown> {
     return this.current().size;
   }
   clear(): void {
+    this.dirty?.add(this.scope.currentKey);
     this.map.delete(this.scope.currentKey);
   }
 }
@@ -73,20 +86,23 @@ class MapHandle implements MapState<unknown, unknown> {
 const EMPTY_LIST: readonly unknown[] = Object.freeze([]);
 
 class ListHandle implements ListState<unknown> {
-  constructor(private readonly scope: KeyScope, private readonly map: Map<unknown, unknown[]>) {}
+  constructor(private readonly scope: KeyScope, private readonly map: Map<unknown, unknown[]>, private readonly dirty: DirtyKeys) {}
   get(): readonly unknown[] {
     return this.map.get(this.scope.currentKey) ?? EMPTY_LIST;
   }
   add(v: unknown): void {
+    this.dirty?.add(this.scope.currentKey);
     const l = this.map.get(this.scope.currentKey);
     if (l === undefined) this.map.set(this.scope.currentKey, [v]);
     else l.push(v);
   }
   update(values: unknown[]): void {
+    this.dirty?.add(this.scope.currentKey);
     if (values.length === 0) this.map.delete(this.scope.currentKey);
     else this.map.set(this.scope.currentKey, values.slice());
   }
   clear(): void {
+    this.dirty?.add(this.scope.currentKey);
     this.map.delete(this.scope.currentKey);
   }
 }
@@ -95,7 +111,10 @@ class ListHandle implements ListState<unknown> {
 class KeyedTimers {
   readonly heap = new MinHeap<unknown>();
   readonly byKey = new Map<unknown, Set<number>>();
+  /** Keys whose timers changed since the last snapshot (null: not tracked). */
+  dirty: DirtyKeys = null;
   register(key: unknown, time: number): boolean {
+    this.dirty?.add(key);
     let set = this.byKey.get(key);
     if (set === undefined) this.byKey.set(key, (set = new Set()));
     if (set.has(time)) return false;
@@ -106,6 +125,7 @@ class KeyedTimers {
   delete(key: unknown, time: number): void {
     const set = this.byKey.get(key);
     if (set === undefined) return;
+    this.dirty?.add(key);
     set.delete(time);
     if (set.size === 0) this.byKey.delete(key);
   }
@@ -116,11 +136,30 @@ class KeyedTimers {
       const key = this.heap.pop();
       const set = this.byKey.get(key);
       if (set === undefined || !set.has(time)) continue; // deleted
+      this.dirty?.add(key);
       set.delete(time);
       if (set.size === 0) this.byKey.delete(key);
       return { time, key };
     }
     return null;
+  }
+
+  /** Writes the timers of changed keys to `table`. */
+  snapshot(out: SnapshotWriter, table: string): void {
+    if (this.dirty === null) return;
+    for (const key of this.dirty) {
+      const set = this.byKey.get(key);
+      if (set === undefined) out.delete(table, 0, key);
+      else out.put(table, 0, key, [...set]);
+    }
+    this.dirty.clear();
+  }
+
+  /** Takes back one key's timers. */
+  restore(key: unknown, times: readonly number[]): void {
+    const set = new Set(times);
+    this.byKey.set(key, set);
+    for (const t of set) this.heap.push(t, key);
   }
 }
 
@@ -144,6 +183,8 @@ export class KeyedProcessOperator implements Operator<unknown, unknown>, KeyScop
   private outTs: number[] = [];
   private readonly eventTimers = new KeyedTimers();
   private readonly procTimers = new KeyedTimers();
+  /** Per state name: its table (key → value) and its changed keys (with checkpoints). */
+  private readonly tables = new Map<string, { map: Map<unknown, unknown>; dirty: DirtyKeys }>();
 
   constructor(
     private readonly fn: KeyedProcessFunction<unknown, unknown, unknown, StateSpec>,
@@ -162,17 +203,23 @@ export class KeyedProcessOperator implements Operator<unknown, unknown>, KeyScop
     this.name = ctx.name;
     const handles: Record<string, unknown> = {};
     const spec = this.fn.state ?? {};
+    if (ctx.checkpointing) {
+      this.eventTimers.dirty = new Set();
+      this.procTimers.dirty = new Set();
+    }
     for (const [stateName, decl] of Object.entries(spec) as [string, StateDecl][]) {
       const table = this.backend.table<number, unknown, never>(ctx.name, stateName).namespace(0);
+      const dirty: DirtyKeys = ctx.checkpointing ? new Set() : null;
+      this.tables.set(stateName, { map: table, dirty });
       switch (decl.kind) {
         case 'value':
-          handles[stateName] = new ValueHandle(this, table, decl.defaultValue);
+          handles[stateName] = new ValueHandle(this, table, decl.defaultValue, dirty);
           break;
         case 'map':
-          handles[stateName] = new MapHandle(this, table);
+          handles[stateName] = new MapHandle(this, table, dirty);
           break;
         case 'list':
-          handles[stateName] = new ListHandle(this, table);
+          handles[stateName] = new ListHandle(this, table, dirty);
           break;
         default:
           throw new WeirError('WEIR_INVALID_ARGUMENT', `state ${stateName}: unknown declaration ${preview(decl)}; use state.value / state.map / state.list`, { step: ctx.name });
@@ -264,6 +311,39 @@ export class KeyedProcessOperator implements Operator<unknown, unknown>, KeyScop
   }
   now(): number {
     return this.processing.now();
+  }
+
+  /** Per state, the values of changed keys; the timers of changed keys; the watermark. */
+  snapshotState(out: SnapshotWriter): void {
+    for (const [name, { map, dirty }] of this.tables) {
+      if (dirty === null) continue;
+      for (const key of dirty) {
+        const v = map.get(key);
+        if (v === undefined) out.delete(`state:${name}`, 0, key);
+        else out.put(`state:${name}`, 0, key, v);
+      }
+      dirty.clear();
+    }
+    this.eventTimers.snapshot(out, 'timers:event');
+    this.procTimers.snapshot(out, 'timers:processing');
+    out.meta = { watermark: this.watermark };
+  }
+
+  restoreState(entries: readonly StateEntry[], meta: unknown): void {
+    const wm = (meta as { watermark?: number } | undefined)?.watermark;
+    if (typeof wm === 'number') this.watermark = wm;
+    const procTimes = new Set<number>();
+    for (const e of entries) {
+      if (e.table === 'timers:event') this.eventTimers.restore(e.key, e.value as number[]);
+      else if (e.table === 'timers:processing') {
+        this.procTimers.restore(e.key, e.value as number[]);
+        for (const t of e.value as number[]) procTimes.add(t);
+      } else if (e.table.startsWith('state:')) {
+        // State the function no longer declares is dropped: a job may change between restarts.
+        this.tables.get(e.table.slice(6))?.map.set(e.key, e.value);
+      }
+    }
+    for (const t of procTimes) this.processing.request(t);
   }
 
   private flush(): void {

@@ -1,5 +1,6 @@
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { SNAPSHOT_FORMAT, SnapshotWriter, type CheckpointDelta, type OperatorSnapshot, type RestoredCheckpoint, type SourceSnapshot } from '../checkpoint/snapshot.js';
 import { WeirError, messageOf } from '../errors.js';
 import { compile, type CompiledJob, type CompiledSource } from '../graph/compile.js';
 import type { Plan } from '../graph/plan.js';
@@ -22,6 +23,8 @@ export interface JobEnv {
   readonly batchSize: number;
   /** Accept streams that end nowhere (test drivers). */
   readonly allowDangling?: boolean;
+  /** Whether checkpoints are taken (operators then track their changes). */
+  readonly checkpointing?: boolean;
 }
 
 /** How a run ended. */
@@ -83,6 +86,7 @@ export class Job {
         clock: this.env.clock,
         processingTime: this.processingTimeFor(n),
         logger: logger.child({ step: n.name }),
+        checkpointing: this.env.checkpointing ?? false,
       });
     }
     for (const { plan, node } of this.compiled.sources) {
@@ -119,6 +123,49 @@ export class Job {
     }
     if (this.failure) throw this.failure;
     return { status: this.stopping ? 'stopped' : 'finished', durationMs: performance.now() - started };
+  }
+
+  /**
+   * Takes checkpoint `id` between two batches (call it only there: nothing may be in flight through
+   * the operators, which holds between source polls): the keyed state each operator changed since its
+   * last snapshot, operator and source watermarks, and where each source is.
+   */
+  snapshot(id: number): CheckpointDelta {
+    const operators: Record<string, OperatorSnapshot> = {};
+    for (const n of this.compiled.operators) {
+      const w = new SnapshotWriter();
+      n.operator.snapshotState?.(w);
+      operators[n.name] = { changes: w.changes, meta: w.meta, watermarks: n.snapshotWatermarks() };
+    }
+    const sources: Record<string, SourceSnapshot> = {};
+    for (const { plan, node } of this.compiled.sources) {
+      sources[node.name] = { position: plan.source.savePosition?.(), watermark: node.snapshotWatermark() };
+    }
+    return { format: SNAPSHOT_FORMAT, id, time: this.env.clock.now(), operators, sources };
+  }
+
+  /**
+   * After `open()`, before `run()`: takes back the state of a checkpoint and moves every source to
+   * where the checkpoint left it. A source that cannot resume (no `seek`, or no position saved) fails
+   * the restore: starting it from the beginning would process its records twice.
+   */
+  async restore(cp: RestoredCheckpoint): Promise<void> {
+    for (const n of this.compiled.operators) {
+      const s = cp.operators.get(n.name);
+      if (!s) continue;
+      n.restoreWatermarks(s.watermarks);
+      if (s.entries.length > 0 && !n.operator.restoreState) throw new WeirError('WEIR_INTERNAL', `operator ${n.name} has state in checkpoint ${cp.id} but cannot restore it`, { step: n.name });
+      n.operator.restoreState?.(s.entries, s.meta);
+    }
+    for (const { plan, node } of this.compiled.sources) {
+      const s = cp.sources[node.name];
+      if (!s) continue;
+      if (s.position === undefined || !plan.source.seek) {
+        throw new WeirError('WEIR_SOURCE_FAILED', `cannot resume from checkpoint ${cp.id}: the source has no position to resume from (it cannot be replayed)`, { step: node.name });
+      }
+      await plan.source.seek(s.position);
+      node.restoreWatermark(s.watermark);
+    }
   }
 
   /** Closes sources and sinks after `open()` failed part-way (their own errors are logged, not thrown). */

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { SnapshotWriter, StateEntry } from '../checkpoint/snapshot.js';
 import type { Clock } from '../time/clock.js';
 import type { MetricsRegistry } from '../observability/metrics.js';
 import type { ErrorHandler } from './error-handler.js';
@@ -29,6 +30,11 @@ export interface OperatorContext<O> {
   readonly clock: Clock;
   readonly processingTime: ProcessingTimeService;
   readonly logger: Logger;
+  /**
+   * Whether the job takes checkpoints: then the operator tracks what changed since its last
+   * snapshot (and pays for it); without checkpoints that tracking is off and free.
+   */
+  readonly checkpointing: boolean;
 }
 
 /**
@@ -45,4 +51,11 @@ export interface Operator<I, O> {
   onProcessingTime?(now: number): void;
   /** After the last batch and watermark; flush. Not called when the job failed. */
   close?(): void | Promise<void>;
+  /**
+   * Between two batches: write the keyed state that changed since the last snapshot (or since the
+   * restore) and the operator's metadata. Only called when `checkpointing`.
+   */
+  snapshotState?(out: SnapshotWriter): void;
+  /** After `open`, before any data: take the state of a checkpoint (all of it, not a delta). */
+  restoreState?(entries: readonly StateEntry[], meta: unknown): void;
 }

@@ -90,6 +90,17 @@ export class RuntimeNode<I = unknown, O = unknown> implements Receiver {
     this.advance();
   }
 
+  /** The watermarks to keep in a checkpoint. */
+  snapshotWatermarks(): { inputs: number[]; combined: number } {
+    return { inputs: [...this.inputWatermarks], combined: this.watermark };
+  }
+
+  /** Takes back the watermarks of a checkpoint (before any data; inputs start active). */
+  restoreWatermarks(w: { inputs: readonly number[]; combined: number }): void {
+    for (let i = 0; i < this.inputWatermarks.length && i < w.inputs.length; i++) this.inputWatermarks[i] = w.inputs[i];
+    this.watermark = w.combined;
+  }
+
   private advance(): void {
     let min = Infinity;
     let active = false;

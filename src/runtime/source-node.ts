@@ -91,6 +91,17 @@ export class SourceNode<T> {
     }
   }
 
+  /** Its watermark state for a checkpoint. */
+  snapshotWatermark(): { generator: unknown; emitted: number } {
+    return { generator: this.generator.snapshot?.(), emitted: this.watermark };
+  }
+
+  /** Takes back the watermark state of a checkpoint (before any data). */
+  restoreWatermark(w: { generator: unknown; emitted: number }): void {
+    this.generator.restore?.(w.generator);
+    this.watermark = w.emitted;
+  }
+
   /** Emit a watermark by hand (test drivers); ignored unless it moves forward. */
   emitWatermark(wm: number): void {
     if (wm > this.watermark) {

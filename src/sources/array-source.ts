@@ -1,3 +1,4 @@
+import { WeirError } from '../errors.js';
 import type { Source } from './source.js';
 
 /**
@@ -14,6 +15,11 @@ export function arraySource<T>(items: readonly T[], opts: { name?: string } = {}
       const batch = items.slice(pos, end);
       pos = end;
       return batch;
+    },
+    savePosition: () => pos,
+    seek(position: unknown) {
+      if (typeof position !== 'number' || !(position >= 0)) throw new WeirError('WEIR_INVALID_ARGUMENT', `array source: cannot resume from ${JSON.stringify(position)}`);
+      pos = position;
     },
   };
 }

@@ -33,5 +33,12 @@ export function generatorSource<T>(make: (i: number, rng: Random) => T, opts: Ge
       for (let j = 0; j < n; j++) batch[j] = make(i++, rng);
       return batch;
     },
+    savePosition: () => ({ i, rng: rng.getState() }),
+    seek(position: unknown) {
+      const p = position as { i?: unknown; rng?: unknown } | null;
+      if (typeof p?.i !== 'number' || typeof p.rng !== 'number') throw new WeirError('WEIR_INVALID_ARGUMENT', `generator: cannot resume from ${JSON.stringify(position)}`);
+      i = p.i;
+      rng.setState(p.rng);
+    },
   };
 }

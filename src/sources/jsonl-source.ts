@@ -107,6 +107,27 @@ class JsonlFileSource<T> implements JsonlSource<T> {
     return this.lineNo;
   }
 
+  /** Byte offset and line number just after the last line handed out. */
+  savePosition(): { offset: number; line: number } {
+    return { offset: this.consumed, line: this.lineNo };
+  }
+
+  /** Resumes reading at a position `savePosition` returned. */
+  seek(position: unknown): void {
+    const p = position as { offset?: unknown; line?: unknown } | null;
+    if (typeof p?.offset !== 'number' || typeof p.line !== 'number' || !(p.offset >= 0)) {
+      throw new WeirError('WEIR_INVALID_ARGUMENT', `jsonl source ${this.path}: cannot resume from ${JSON.stringify(position)}`);
+    }
+    this.read = this.consumed = p.offset;
+    this.lineNo = p.line;
+    this.chunk = Buffer.alloc(0);
+    this.start = 0;
+    this.carry = [];
+    this.carried = 0;
+    this.eof = false;
+    this.ended = false;
+  }
+
   open(ctx: SourceContext): Promise<void> {
     this.ctx = ctx;
     return this.ensureOpen();
@@ -279,7 +300,7 @@ class JsonlFileSource<T> implements JsonlSource<T> {
     const buf = Buffer.allocUnsafe(this.highWaterMark);
     let n: number;
     try {
-      ({ bytesRead: n } = await file.read(buf, 0, buf.length, null));
+      ({ bytesRead: n } = await file.read(buf, 0, buf.length, this.read));
     } catch (e) {
       throw new Error(`jsonl source failed reading ${this.path}: ${describeFsError(e)}`, { cause: e });
     }

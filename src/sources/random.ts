@@ -11,6 +11,16 @@ export class Random {
     this.state = seed >>> 0;
   }
 
+  /** The generator's whole state: `new Random(); r.setState(s)` continues the same sequence. */
+  getState(): number {
+    return this.state;
+  }
+
+  /** Continues from a state `getState` returned. */
+  setState(state: number): void {
+    this.state = state >>> 0;
+  }
+
   /** Uniform in [0, 1). */
   next(): number {
     let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);

@@ -35,4 +35,11 @@ export interface Source<T> {
   open?(ctx: SourceContext): void | Promise<void>;
   poll(max: number): readonly T[] | null | Promise<readonly T[] | null>;
   close?(): void | Promise<void>;
+  /**
+   * Where the source is: just after what it has handed out so far (plain data), stored in each
+   * checkpoint. A source without it cannot be resumed: a job restored from a checkpoint refuses it.
+   */
+  savePosition?(): unknown;
+  /** After `open`, before the first `poll`: resume at a position `savePosition` returned. */
+  seek?(position: unknown): void | Promise<void>;
 }

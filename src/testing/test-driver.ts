@@ -1,3 +1,5 @@
+import { MemoryCheckpointStore } from '../checkpoint/memory-checkpoint-store.js';
+import type { RestoredCheckpoint } from '../checkpoint/snapshot.js';
 import { WeirError } from '../errors.js';
 import { silentLogger } from '../observability/logger.js';
 import type { MetricSample } from '../observability/metrics.js';
@@ -14,6 +16,8 @@ import { ManualClock } from '../time/clock.js';
  */
 export interface TestInput<T> extends Source<T> {
   readonly testInput: true;
+  /** Records sent into it so far (its position in a checkpoint). */
+  readonly sent: number;
 }
 
 /** A sink that keeps what reached it, with timestamps, for assertions. */
@@ -31,7 +35,17 @@ export interface TestOutput<T> extends Sink<T> {
  * @example const txns = testInput<Txn>('txns');
  */
 export function testInput<T>(name = 'test-input'): TestInput<T> {
-  return { name, testInput: true, poll: () => [] };
+  const input = {
+    name,
+    testInput: true as const,
+    sent: 0,
+    poll: (): T[] => [],
+    savePosition: (): number => input.sent,
+    seek(position: unknown): void {
+      input.sent = typeof position === 'number' ? position : 0;
+    },
+  };
+  return input;
 }
 
 /**
@@ -60,10 +74,21 @@ export function testOutput<T>(name = 'test-output'): TestOutput<T> {
   };
 }
 
+/**
+ * A checkpoint taken by {@link TestDriver.checkpoint}: the job's full state at that moment, as a
+ * durable store would restore it. Treat it as opaque; restore it with `TestDriver.create(p, { restoreFrom })`.
+ */
+export type TestCheckpoint = RestoredCheckpoint;
+
 /** Options of {@link TestDriver.create}. */
 export interface TestDriverOptions {
   /** Processing time at the start (default 0). */
   startTime?: number;
+  /**
+   * Start from this checkpoint (taken by another driver on a pipeline built the same way): state,
+   * timers, watermarks and source positions come back as they were. Implies checkpointing.
+   */
+  restoreFrom?: TestCheckpoint;
 }
 
 /**
@@ -86,26 +111,48 @@ export interface TestDriverOptions {
  */
 export class TestDriver {
   private closed = false;
+  private nextCheckpointId: number;
 
   private constructor(
     private readonly job: Job,
     /** The processing-time clock the job sees. */
     readonly clock: ManualClock,
     private readonly pipeline: Pipeline,
-  ) {}
+    private readonly store: MemoryCheckpointStore,
+    lastCheckpointId: number,
+  ) {
+    this.nextCheckpointId = lastCheckpointId + 1;
+  }
 
-  /** Compiles and opens the pipeline (sinks, operators, sources) without running its sources. */
+  /**
+   * Compiles and opens the pipeline (sinks, operators, sources) without running its sources; with
+   * `restoreFrom`, restores a checkpoint into it first.
+   */
   static async create(pipeline: Pipeline, opts: TestDriverOptions = {}): Promise<TestDriver> {
     const clock = new ManualClock(opts.startTime ?? 0);
-    const job = pipeline.createJob({ clock, logger: pipeline.options.logger ?? silentLogger(), allowDangling: true });
+    const job = pipeline.createJob({ clock, logger: pipeline.options.logger ?? silentLogger(), allowDangling: true, checkpointing: true });
     job.manualTime = true;
     await job.open();
-    return new TestDriver(job, clock, pipeline);
+    if (opts.restoreFrom) await job.restore(opts.restoreFrom);
+    const store = opts.restoreFrom ? MemoryCheckpointStore.from(opts.restoreFrom) : new MemoryCheckpointStore();
+    return new TestDriver(job, clock, pipeline, store, opts.restoreFrom?.id ?? 0);
+  }
+
+  /**
+   * Takes a checkpoint now, as the job would between two batches, and returns the full state it
+   * holds. Restore it into a fresh pipeline (built by the same code) with
+   * `TestDriver.create(p2, { restoreFrom })`: the restarted job must go on as if nothing happened.
+   */
+  checkpoint(): TestCheckpoint {
+    const delta = this.job.snapshot(this.nextCheckpointId++);
+    this.store.write(delta);
+    return this.store.latest()!;
   }
 
   /** Pushes records through the job as one batch (or one batch per `batchSize` records). */
   send<T>(input: TestInput<T>, records: readonly T[], opts: { batchSize?: number } = {}): void {
     const node = this.nodeOf(input);
+    (input as { sent: number }).sent += records.length;
     const size = opts.batchSize ?? (records.length || 1);
     for (let i = 0; i < records.length; i += size) node.push(records.slice(i, i + size));
   }

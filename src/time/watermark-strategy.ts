@@ -10,6 +10,10 @@ export interface WatermarkGenerator {
    * returns the current watermark (`-Infinity` while none is known). Must never go backwards.
    */
   onBatch(maxTimestamp: number): number;
+  /** Its state for a checkpoint (JSON-like); a generator without state need not implement it. */
+  snapshot?(): unknown;
+  /** Takes the state `snapshot` returned. */
+  restore?(state: unknown): void;
 }
 
 /**
@@ -39,6 +43,12 @@ class BoundedOutOfOrderness implements WatermarkGenerator {
   onBatch(maxTimestamp: number): number {
     if (maxTimestamp > this.max) this.max = maxTimestamp;
     return this.max - this.boundMs - 1;
+  }
+  snapshot(): unknown {
+    return this.max;
+  }
+  restore(state: unknown): void {
+    if (typeof state === 'number') this.max = state;
   }
 }
 

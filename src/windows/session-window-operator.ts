@@ -1,3 +1,4 @@
+import type { SnapshotWriter, StateEntry } from '../checkpoint/snapshot.js';
 import { MinHeap } from '../runtime/min-heap.js';
 import type { OperatorContext } from '../runtime/operator.js';
 import type { StateTable } from '../state/state-backend.js';
@@ -35,6 +36,8 @@ export class SessionWindowOperator extends KeyedWindowOperator {
   private table!: StateTable<number, unknown, Session[]>;
   private readonly timers = new MinHeap<Session>();
   private refire: Session[] = [];
+  /** With checkpoints: keys whose sessions changed since the last snapshot. */
+  private dirtyKeys = new Set<unknown>();
 
   constructor(assigner: SessionWindows, config: WindowOperatorConfig) {
     super(config);
@@ -56,6 +59,7 @@ export class SessionWindowOperator extends KeyedWindowOperator {
       const rec = items[i];
       const k = this.keyOf(rec, t);
       if (k === NO_KEY) continue;
+      if (this.tracking) this.dirtyKeys.add(k);
       const list = this.sessions.get(k);
       let start = t;
       let end = t + gap;
@@ -148,6 +152,7 @@ export class SessionWindowOperator extends KeyedWindowOperator {
       const time = timers.peekTime();
       const s = timers.pop();
       if (s.dead || time !== s.timer) continue;
+      if (this.tracking) this.dirtyKeys.add(s.key);
       if (s.end - 1 > wm) {
         s.timer = s.end - 1;
         timers.push(s.timer, s);
@@ -167,6 +172,32 @@ export class SessionWindowOperator extends KeyedWindowOperator {
       }
     }
     this.flush();
+  }
+
+  /** The sessions of every key that changed since the last snapshot (a key's sessions are one entry). */
+  snapshotState(out: SnapshotWriter): void {
+    for (const key of this.dirtyKeys) {
+      const list = this.sessions.get(key);
+      if (list === undefined) out.delete('sessions', 0, key);
+      else out.put('sessions', 0, key, list.map((x) => ({ start: x.start, end: x.end, acc: x.acc, firedEnd: x.firedEnd, dirty: x.dirty })));
+    }
+    this.dirtyKeys.clear();
+    out.meta = { watermark: this.watermark };
+  }
+
+  restoreState(entries: readonly StateEntry[], meta: unknown): void {
+    const wm = (meta as { watermark?: number } | undefined)?.watermark;
+    if (typeof wm === 'number') this.watermark = wm;
+    for (const e of entries) {
+      if (e.table !== 'sessions') continue;
+      const list: Session[] = (e.value as Pick<Session, 'start' | 'end' | 'acc' | 'firedEnd' | 'dirty'>[]).map((x) => {
+        const complete = x.firedEnd === x.end && !x.dirty;
+        const timer = complete ? x.end - 1 + this.lateness : x.end - 1;
+        return { key: e.key, start: x.start, end: x.end, acc: x.acc, timer, firedEnd: x.firedEnd, dirty: x.dirty, dead: false, queued: false };
+      });
+      this.sessions.set(e.key, list);
+      for (const x of list) this.timers.push(x.timer, x);
+    }
   }
 
   private remove(s: Session): void {

@@ -1,3 +1,4 @@
+import type { SnapshotWriter, StateEntry } from '../checkpoint/snapshot.js';
 import { WeirError } from '../errors.js';
 import type { OperatorContext } from '../runtime/operator.js';
 import type { StateTable } from '../state/state-backend.js';
@@ -46,6 +47,9 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
   private curEnd = NaN;
   private curMap: Map<unknown, unknown> | undefined;
   private curLate = false;
+  /** With checkpoints: slices written since the last snapshot, and slices dropped since (with their keys). */
+  private dirtySlices = new Set<number>();
+  private droppedSlices = new Map<number, Map<unknown, unknown>>();
   private curRefireFrom = 0;
   private curRefireTo = -1;
   /** Windows (by start) to re-fire after this batch, with the keys a late element updated. */
@@ -127,6 +131,7 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
     this.curEnd = a + this.width;
     this.curLate = last + this.size - 1 + this.lateness <= wm;
     this.curMap = this.curLate ? undefined : this.slices.peek(a);
+    if (this.tracking && !this.curLate) this.dirtySlices.add(a);
     // An element for a slice that fired windows already merged: the cache must start afresh.
     if (!this.curLate && this.cache !== null && a < this.cache.enteredBefore) this.cache.invalidate();
     // Windows of this slice that already fired but are still within the allowed lateness.
@@ -212,6 +217,7 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
     }
     // Drop slices whose every window is past its cleanup time.
     while (this.head < starts.length && this.lastStart(starts[this.head]) + size - 1 + this.lateness <= wm) {
+      if (this.tracking) this.forget(starts[this.head]);
       this.slices.drop(starts[this.head]);
       this.head++;
     }
@@ -220,6 +226,38 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
       this.head = 0;
     }
     this.flush();
+  }
+
+  private forget(a: number): void {
+    const m = this.slices.peek(a);
+    if (m !== undefined) this.droppedSlices.set(a, m);
+    this.dirtySlices.delete(a);
+  }
+
+  /** Slices changed since the last snapshot (whole slices: a slice is small and short-lived), and deletes for dropped ones. */
+  snapshotState(out: SnapshotWriter): void {
+    for (const [a, m] of this.droppedSlices) m.forEach((_acc, key) => out.delete('slices', a, key));
+    for (const a of this.dirtySlices) this.slices.peek(a)?.forEach((acc, key) => out.put('slices', a, key, acc));
+    this.droppedSlices.clear();
+    this.dirtySlices.clear();
+    out.meta = { watermark: this.watermark };
+  }
+
+  restoreState(entries: readonly StateEntry[], meta: unknown): void {
+    const starts = new Set<number>();
+    for (const e of entries) {
+      if (e.table !== 'slices') continue;
+      this.slices.namespace(e.ns).set(e.key, e.value);
+      starts.add(e.ns);
+    }
+    this.starts = [...starts].sort((x, y) => x - y);
+    this.head = 0;
+    const wm = (meta as { watermark?: number } | undefined)?.watermark;
+    if (typeof wm === 'number') this.watermark = wm;
+    this.curStart = NaN;
+    this.curEnd = NaN;
+    this.curMap = undefined;
+    this.cache?.invalidate();
   }
 
   private fireWindow(s: number, j: number): void {

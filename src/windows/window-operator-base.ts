@@ -34,6 +34,8 @@ export abstract class KeyedWindowOperator implements Operator<unknown, unknown> 
   protected errors!: ErrorHandler;
   protected name = '';
   protected watermark = -Infinity;
+  /** Whether the job takes checkpoints (then changes since the last snapshot are tracked). */
+  protected tracking = false;
   protected readonly keyFn: (record: unknown) => unknown;
   protected readonly agg: Aggregator<unknown, unknown, unknown>;
   protected readonly lateness: number;
@@ -56,6 +58,7 @@ export abstract class KeyedWindowOperator implements Operator<unknown, unknown> 
   }
 
   open(ctx: OperatorContext<unknown>): void {
+    this.tracking = ctx.checkpointing;
     this.out = ctx.output;
     this.errors = ctx.errors;
     this.name = ctx.name;

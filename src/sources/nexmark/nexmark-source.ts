@@ -1,3 +1,4 @@
+import { WeirError } from '../../errors.js';
 import type { Source } from '../source.js';
 import { NexmarkGenerator, type NexmarkOptions } from './nexmark-generator.js';
 import type { NexmarkEventOf, NexmarkKind } from './nexmark-model.js';
@@ -19,12 +20,19 @@ export interface NexmarkSource<T> extends Source<T> {
  *  .aggregate(agg.count())
  */
 export function nexmarkSource<K extends NexmarkKind = NexmarkKind>(opts: NexmarkOptions<K> & { name?: string } = {}): NexmarkSource<NexmarkEventOf<K>> {
-  const gen = new NexmarkGenerator<K>(opts);
+  let gen = new NexmarkGenerator<K>(opts);
   return {
     name: opts.name ?? 'nexmark',
     poll(max: number): readonly NexmarkEventOf<K>[] | null {
       if (gen.done) return null;
       return gen.next(max);
+    },
+    savePosition: () => gen.count,
+    /** Resumes after `position` events: regenerates and drops them (the generator runs at ~14M events/s). */
+    seek(position: unknown) {
+      if (typeof position !== 'number' || !(position >= 0)) throw new WeirError('WEIR_INVALID_ARGUMENT', `nexmark: cannot resume from ${JSON.stringify(position)}`);
+      gen = new NexmarkGenerator<K>(opts);
+      for (let left = position; left > 0; ) left -= gen.next(Math.min(left, 65_536)).length || left;
     },
   };
 }

@@ -1,0 +1,78 @@
+import { serialize } from 'node:v8';
+
+/**
+ * What a checkpoint holds, independent of where it is stored: per operator, keyed state entries
+ * `(table, namespace, key) → value` and a little metadata (watermarks); per source, its position and
+ * watermark state. Operators write only what changed since their last snapshot (incremental); a
+ * store merges the changes into the full state it restores from.
+ */
+
+/** The format version of snapshots and of what stores keep; a store refuses one it does not know. */
+export const SNAPSHOT_FORMAT = 1;
+
+/** One change of keyed state: `value === undefined` deletes the entry. Values are already encoded. */
+export interface StateChange {
+  readonly table: string;
+  readonly ns: number;
+  readonly key: unknown;
+  /** `v8.serialize`d value, or undefined for a delete. */
+  readonly value: Buffer | undefined;
+}
+
+/** One entry of restored keyed state (decoded). */
+export interface StateEntry {
+  readonly table: string;
+  readonly ns: number;
+  readonly key: unknown;
+  readonly value: unknown;
+}
+
+/**
+ * Where an operator writes its snapshot. `put` encodes the value at once (accumulators are mutable:
+ * the snapshot must be what they were between the two batches, not what they become later).
+ */
+export class SnapshotWriter {
+  readonly changes: StateChange[] = [];
+  meta: unknown = undefined;
+
+  put(table: string, ns: number, key: unknown, value: unknown): void {
+    this.changes.push({ table, ns, key, value: serialize(value) });
+  }
+
+  delete(table: string, ns: number, key: unknown): void {
+    this.changes.push({ table, ns, key, value: undefined });
+  }
+}
+
+/** An operator's part of a checkpoint. */
+export interface OperatorSnapshot {
+  readonly changes: readonly StateChange[];
+  /** Operator metadata (its own watermark, ...), JSON-like. */
+  readonly meta: unknown;
+  /** The runtime node's input watermarks and combined watermark. */
+  readonly watermarks: { readonly inputs: readonly number[]; readonly combined: number };
+}
+
+/** A source's part of a checkpoint. */
+export interface SourceSnapshot {
+  /** Where to resume reading (what `Source.position()` returned), or undefined if it cannot resume. */
+  readonly position: unknown;
+  /** Its watermark generator's state and the last watermark it emitted. */
+  readonly watermark: { readonly generator: unknown; readonly emitted: number };
+}
+
+/** Everything one checkpoint adds: the changes since the previous one, and positions. */
+export interface CheckpointDelta {
+  readonly format: typeof SNAPSHOT_FORMAT;
+  readonly id: number;
+  readonly time: number;
+  readonly operators: Readonly<Record<string, OperatorSnapshot>>;
+  readonly sources: Readonly<Record<string, SourceSnapshot>>;
+}
+
+/** What a job restores from: the full state as of one checkpoint. */
+export interface RestoredCheckpoint {
+  readonly id: number;
+  readonly operators: ReadonlyMap<string, { entries: StateEntry[]; meta: unknown; watermarks: OperatorSnapshot['watermarks'] }>;
+  readonly sources: Readonly<Record<string, SourceSnapshot>>;
+}
