@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { CheckpointCoordinator, type CheckpointStorage } from './checkpoint/checkpoint-coordinator.js';
 import { WeirError } from './errors.js';
 import { Plan } from './graph/plan.js';
 import { defaultLogger } from './observability/logger.js';
@@ -31,6 +32,23 @@ export interface PipelineOptions {
    * `true` = every second.
    */
   progress?: boolean | { interval: Duration; write?: (line: string) => void };
+  /**
+   * Take checkpoints, and resume from the last one on the next run: state, timers, watermarks and
+   * source positions come back, exactly-once sinks commit what it pre-committed. Omitted: no
+   * checkpoints (state lives in memory and is gone with the process).
+   */
+  checkpoint?: CheckpointOptions;
+}
+
+/** Options of checkpointing ({@link PipelineOptions.checkpoint}). */
+export interface CheckpointOptions {
+  /** How often (default 1 s). A last checkpoint is also taken at the end of input and on `stop()`. */
+  interval?: Duration;
+  /**
+   * Where checkpoints go. Advanced: by default weir keeps them in its state store under `dir`; a
+   * storage of your own (or `MemoryCheckpointStorage` in tests) goes here.
+   */
+  storage?: CheckpointStorage;
 }
 
 /** Options of {@link Pipeline.source}. */
@@ -158,12 +176,24 @@ export class Pipeline {
   }
 
   private async execute(): Promise<RunResult> {
-    const job = (this.job = this.createJob());
+    const checkpoint = this.options.checkpoint;
+    const job = (this.job = this.createJob({ checkpointing: checkpoint !== undefined }));
     const progress = this.progressReporter(job);
     job.env.logger.info({ job: this.name, sources: job.compiled.sources.length, operators: job.compiled.operators.length }, 'job starting');
     try {
       try {
         await job.open();
+        if (checkpoint) {
+          const storage = checkpoint.storage;
+          if (!storage) throw new WeirError('WEIR_INVALID_ARGUMENT', 'checkpoint: give a storage (durable checkpoint directories come with the state store)');
+          const interval = toMillis(checkpoint.interval ?? 1000, 'checkpoint.interval');
+          const coordinator = new CheckpointCoordinator(job, storage, interval, job.env.logger.child({ component: 'checkpoints' }), {
+            completed: this.registry.counter('weir_checkpoints_total'),
+            bytes: this.registry.counter('weir_checkpoint_bytes_total'),
+          });
+          await coordinator.recover();
+          job.coordinator = coordinator;
+        }
       } catch (e) {
         await job.dispose();
         throw e;

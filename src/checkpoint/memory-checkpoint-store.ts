@@ -1,5 +1,7 @@
 import { deserialize, serialize } from 'node:v8';
 import { WeirError } from '../errors.js';
+import type { CommitHandle } from '../sinks/transactional-sink.js';
+import type { CheckpointStorage, StoredCheckpoint } from './checkpoint-coordinator.js';
 import { SNAPSHOT_FORMAT, type CheckpointDelta, type OperatorSnapshot, type RestoredCheckpoint, type SourceSnapshot, type StateEntry } from './snapshot.js';
 
 interface OperatorState {
@@ -74,4 +76,25 @@ export class MemoryCheckpointStore {
     for (const op of this.operators.values()) n += op.entries.size;
     return n;
   }
+}
+
+/**
+ * Checkpoint storage in memory (a {@link CheckpointStorage} that lives as long as the process):
+ * for tests of the coordinator and of jobs that restart in-process. Nothing survives a crash.
+ */
+export class MemoryCheckpointStorage implements CheckpointStorage {
+  private readonly store = new MemoryCheckpointStore();
+  private sinks: Record<string, CommitHandle[]> = {};
+
+  async load(): Promise<StoredCheckpoint | null> {
+    const cp = this.store.latest();
+    return cp ? { ...cp, sinks: this.sinks } : null;
+  }
+
+  async write(delta: CheckpointDelta, sinks: Record<string, CommitHandle[]>): Promise<void> {
+    this.store.write(delta);
+    this.sinks = sinks;
+  }
+
+  async close(): Promise<void> {}
 }

@@ -1,5 +1,6 @@
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import type { CheckpointCoordinator } from '../checkpoint/checkpoint-coordinator.js';
 import { SNAPSHOT_FORMAT, SnapshotWriter, type CheckpointDelta, type OperatorSnapshot, type RestoredCheckpoint, type SourceSnapshot } from '../checkpoint/snapshot.js';
 import { WeirError, messageOf } from '../errors.js';
 import { compile, type CompiledJob, type CompiledSource } from '../graph/compile.js';
@@ -54,6 +55,13 @@ export class Job {
   private stopping = false;
   /** Set by test drivers: processing time moves only when they say so. */
   manualTime = false;
+  /** Takes checkpoints while the job runs (set by the pipeline when `checkpoint` is configured). */
+  coordinator: CheckpointCoordinator | null = null;
+  /**
+   * With checkpoints: each source's position after the last batch it handed over. A checkpoint uses
+   * these, not the source's position at that moment: a poll in flight may have read further.
+   */
+  private readonly positions = new Map<CompiledSource['node'], unknown>();
 
   constructor(plan: Plan, readonly env: JobEnv) {
     this.compiled = compile(plan, {
@@ -107,7 +115,12 @@ export class Job {
   /** Runs until every source ends (or `stop()`); then closes everything. Rejects with the first failure. */
   async run(): Promise<JobOutcome> {
     const started = performance.now();
+    const coordinator = this.coordinator;
     try {
+      if (coordinator) {
+        for (const { plan, node } of this.compiled.sources) this.positions.set(node, plan.source.savePosition?.());
+        coordinator.start();
+      }
       await Promise.all(this.compiled.sources.map((s) => this.sourceLoop(s)));
       await this.settleSinks();
       if (this.failure) throw this.failure;
@@ -115,9 +128,16 @@ export class Job {
         for (const n of this.compiled.operators) await n.operator.close?.();
         await this.settleSinks();
       }
+      // The last checkpoint: at the end of input it commits the last results; on a stop it keeps
+      // the state to resume from.
+      if (coordinator) {
+        await coordinator.finish();
+        await this.settleSinks();
+      }
     } catch (e) {
       this.failure ??= e;
     } finally {
+      coordinator?.stopTimer();
       this.clearProcessingTimer();
       await this.closeAll();
     }
@@ -139,7 +159,8 @@ export class Job {
     }
     const sources: Record<string, SourceSnapshot> = {};
     for (const { plan, node } of this.compiled.sources) {
-      sources[node.name] = { position: plan.source.savePosition?.(), watermark: node.snapshotWatermark() };
+      const position = this.positions.has(node) ? this.positions.get(node) : plan.source.savePosition?.();
+      sources[node.name] = { position, watermark: node.snapshotWatermark() };
     }
     return { format: SNAPSHOT_FORMAT, id, time: this.env.clock.now(), operators, sources };
   }
@@ -214,6 +235,7 @@ export class Job {
         continue;
       }
       this.guard(() => node.push(batch));
+      if (this.coordinator) this.positions.set(node, source.savePosition?.());
       if (this.pendingSinks.size > 0) {
         try {
           await this.settleSinks();
@@ -273,7 +295,8 @@ export class Job {
     }
   }
 
-  private fail(e: unknown): void {
+  /** Fails the job from outside its loops (a periodic checkpoint that failed). */
+  fail(e: unknown): void {
     if (this.failure === null) {
       this.failure = e;
       this.abort.abort();

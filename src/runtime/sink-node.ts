@@ -38,6 +38,18 @@ export class SinkNode implements Receiver {
     }
   }
 
+  /**
+   * Runs `step` (a sink transaction method) after every write so far; writes after this call wait
+   * for it. That puts a `preCommit` exactly between the records of two checkpoints.
+   */
+  after<R>(step: () => Promise<R>): Promise<R> {
+    if (this.failure) return Promise.reject(this.failure);
+    const p = (this.tail ?? Promise.resolve()).then(step);
+    this.tail = p.then(() => undefined);
+    this.onPending(this);
+    return p;
+  }
+
   receiveWatermark(): void {}
   receiveIdle(): void {}
 

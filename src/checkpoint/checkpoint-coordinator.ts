@@ -1,0 +1,139 @@
+import type { Logger } from 'pino';
+import { WeirError, messageOf } from '../errors.js';
+import type { Counter } from '../observability/metrics.js';
+import type { Job } from '../runtime/job.js';
+import type { SinkNode } from '../runtime/sink-node.js';
+import { isTransactional, type CommitHandle, type TransactionalSink } from '../sinks/transactional-sink.js';
+import type { CheckpointDelta, RestoredCheckpoint } from './snapshot.js';
+
+/** A checkpoint as a storage returns it: the full state, plus the sinks' pre-committed handles. */
+export interface StoredCheckpoint extends RestoredCheckpoint {
+  readonly sinks: Readonly<Record<string, readonly CommitHandle[]>>;
+}
+
+/** Where checkpoints go: one atomic write per checkpoint; the newest intact one comes back. */
+export interface CheckpointStorage {
+  /** The newest intact checkpoint, or null when there is none. */
+  load(): Promise<StoredCheckpoint | null>;
+  /** Stores one checkpoint atomically: state changes, source positions, the sinks' handles. */
+  write(delta: CheckpointDelta, sinks: Record<string, CommitHandle[]>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One checkpoint's figures, as logged and exposed. */
+export interface CheckpointStats {
+  readonly id: number;
+  readonly durationMs: number;
+  readonly stateChanges: number;
+  readonly bytes: number;
+}
+
+/**
+ * Takes the job's checkpoints: every `intervalMs`, and a last one when the input ends or the job stops.
+ *
+ * A checkpoint is taken between two batches (a timer callback never runs inside one: the task is
+ * synchronous), so no record is in flight: the snapshot is the operators' changed state, the
+ * watermarks and the sources' positions after the last batch they handed over. At the same moment
+ * each exactly-once sink gets `preCommit(id)` queued behind the writes before it. When the handles
+ * are in, the checkpoint is written as one atomic batch; once that is durable, the sinks commit.
+ * Checkpoints never overlap: a due one waits for the previous.
+ */
+export class CheckpointCoordinator {
+  private nextId = 1;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private failure: unknown = null;
+  private readonly sinks: { node: SinkNode; sink: TransactionalSink<unknown> }[];
+  /** The last checkpoint's figures. */
+  last: CheckpointStats | null = null;
+
+  constructor(
+    private readonly job: Job,
+    private readonly storage: CheckpointStorage,
+    private readonly intervalMs: number,
+    private readonly logger: Logger,
+    private readonly counters: { completed: Counter; bytes: Counter },
+  ) {
+    this.sinks = job.compiled.sinks.flatMap((node) => (isTransactional(node.sink) ? [{ node, sink: node.sink }] : []));
+  }
+
+  /**
+   * Before the job runs: restores the newest checkpoint (state, timers, watermarks, source positions)
+   * and lets each exactly-once sink commit what that checkpoint pre-committed and abort the rest.
+   * Returns the restored checkpoint's id (0: none, a fresh start).
+   */
+  async recover(): Promise<number> {
+    const cp = await this.storage.load();
+    if (cp) {
+      await this.job.restore(cp);
+      this.nextId = cp.id + 1;
+      this.logger.info({ checkpoint: cp.id }, 'restored from checkpoint');
+    }
+    for (const { node, sink } of this.sinks) {
+      await node.after(() => sink.recover(cp?.sinks[node.name] ?? []));
+    }
+    return cp?.id ?? 0;
+  }
+
+  /** Starts the periodic checkpoints. */
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.running !== null || this.failure !== null) return;
+      this.running = this.checkpoint()
+        .catch((e: unknown) => this.job.fail(e))
+        .finally(() => (this.running = null));
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the timer, waits for a checkpoint in flight, then takes a last one (the end of input or a stop). */
+  async finish(): Promise<void> {
+    this.stopTimer();
+    if (this.running) await this.running;
+    this.throwIfFailed();
+    await this.checkpoint();
+    this.throwIfFailed();
+  }
+
+  /** Stops the timer without a last checkpoint (the job failed). */
+  stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** The first failure of a periodic checkpoint, thrown where the job can see it. */
+  throwIfFailed(): void {
+    if (this.failure !== null) throw this.failure;
+  }
+
+  private async checkpoint(): Promise<void> {
+    const id = this.nextId++;
+    const started = performance.now();
+    try {
+      // Synchronous part: between two batches, nothing in flight.
+      const delta = this.job.snapshot(id);
+      const pending = this.sinks.map(({ node, sink }) => node.after(() => sink.preCommit(id)));
+      // Asynchronous part: processing goes on meanwhile.
+      const handles = await Promise.all(pending);
+      const bySink: Record<string, CommitHandle[]> = {};
+      this.sinks.forEach(({ node }, i) => (bySink[node.name] = [handles[i]]));
+      await this.storage.write(delta, bySink);
+      await Promise.all(this.sinks.map(({ node, sink }, i) => node.after(() => sink.commit(handles[i]))));
+      let changes = 0;
+      let bytes = 0;
+      for (const op of Object.values(delta.operators)) {
+        changes += op.changes.length;
+        for (const c of op.changes) bytes += c.value?.length ?? 0;
+      }
+      this.last = { id, durationMs: performance.now() - started, stateChanges: changes, bytes };
+      this.counters.completed.value++;
+      this.counters.bytes.value += bytes;
+      this.logger.info(this.last, 'checkpoint complete');
+    } catch (e) {
+      const err = e instanceof WeirError ? e : new WeirError('WEIR_CHECKPOINT_FAILED', `checkpoint ${id} failed: ${messageOf(e)}`, { cause: e });
+      this.failure ??= err;
+      this.logger.error({ err, checkpoint: id }, 'checkpoint failed');
+      throw err;
+    }
+  }
+}
