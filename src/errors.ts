@@ -24,6 +24,9 @@ export const ERROR_CODES = {
   WEIR_DECODE_FAILED: { domain: 'user', retryable: false, message: 'an input record could not be decoded (a bad JSONL line, ...)' },
   WEIR_SOURCE_FAILED: { domain: 'external', retryable: true, message: 'a source failed to open or to read' },
   WEIR_SINK_FAILED: { domain: 'external', retryable: true, message: 'a sink failed to open, write or close' },
+  WEIR_SINK_COMMIT_FAILED: { domain: 'external', retryable: true, message: 'a transactional sink failed to pre-commit, commit, abort or recover a transaction' },
+  WEIR_SINK_TRANSACTION_LOST: { domain: 'external', retryable: false, message: 'a transaction to commit is gone (its part file or staged rows), or committed output was changed outside weir' },
+  WEIR_CHECKPOINT_FAILED: { domain: 'external', retryable: true, message: 'a checkpoint could not be taken or stored; the job stops rather than go on without one' },
   WEIR_JOB_STATE: { domain: 'user', retryable: false, message: 'the job was asked to do something its state does not allow (run twice, ...)' },
   WEIR_INTERNAL: { domain: 'internal', retryable: false, message: 'an invariant inside weir was broken: please report it' },
 } as const satisfies Record<string, CodeInfo>;

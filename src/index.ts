@@ -3,7 +3,9 @@
  * @example
  * import { Pipeline, sources, sinks, windows, agg, watermarks } from 'weir';
  */
-export { Pipeline, type PipelineOptions, type SourceOptions, type RunResult } from './pipeline.js';
+export { Pipeline, type PipelineOptions, type SourceOptions, type RunResult, type CheckpointOptions } from './pipeline.js';
+export type { CheckpointStorage, StoredCheckpoint, CheckpointStats } from './checkpoint/checkpoint-coordinator.js';
+export { MemoryCheckpointStorage } from './checkpoint/memory-checkpoint-store.js';
 export { Stream, KeyedStream, WindowedStream, type StepOptions, type KeyValue } from './stream.js';
 export { sources } from './sources/index.js';
 export type { Source, SourceContext } from './sources/source.js';
@@ -16,6 +18,9 @@ export type { NexmarkEvent, NexmarkEventOf, NexmarkKind, NexmarkPerson, NexmarkA
 export { sinks } from './sinks/index.js';
 export type { Sink, SinkContext, DeadLetter } from './sinks/sink.js';
 export type { JsonlSinkOptions } from './sinks/jsonl-sink.js';
+export { isTransactional, type TransactionalSink, type CommitHandle, type JsonValue } from './sinks/transactional-sink.js';
+export type { JsonlCommitHandle } from './sinks/transactional-jsonl-sink.js';
+export type { PostgresSinkOptions, PostgresSinkCommonOptions, PostgresRowMapping, PostgresCommitHandle, ColumnOf } from './sinks/postgres-sink.js';
 export { windows, type WindowAssigner, type TumblingWindows, type SlidingWindows, type SessionWindows, type WindowResult, type WindowInfo, type AlignedWindowOptions } from './windows/window-assigner.js';
 export { agg, type Aggregator, type ReduceAcc } from './windows/aggregator.js';
 export { watermarks, type WatermarkStrategy, type WatermarkGenerator, type WatermarkOptions } from './time/watermark-strategy.js';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { CheckpointCoordinator, type CheckpointStorage } from './checkpoint/checkpoint-coordinator.js';
+import { isTransactional } from './sinks/transactional-sink.js';
 import { WeirError } from './errors.js';
 import { Plan } from './graph/plan.js';
 import { defaultLogger } from './observability/logger.js';
@@ -178,6 +179,10 @@ export class Pipeline {
   private async execute(): Promise<RunResult> {
     const checkpoint = this.options.checkpoint;
     const job = (this.job = this.createJob({ checkpointing: checkpoint !== undefined }));
+    if (!checkpoint) {
+      const eo = job.compiled.sinks.find((s) => isTransactional(s.sink));
+      if (eo) throw new WeirError('WEIR_INVALID_PLAN', `${eo.name} is exactly-once: it commits at checkpoints, so the pipeline needs \`checkpoint\``, { step: eo.name });
+    }
     const progress = this.progressReporter(job);
     job.env.logger.info({ job: this.name, sources: job.compiled.sources.length, operators: job.compiled.operators.length }, 'job starting');
     try {

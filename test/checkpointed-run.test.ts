@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MemoryCheckpointStorage, Pipeline, agg, sinks, sources, state, watermarks, windows, type CheckpointStorage, type Source } from '../src/index.js';
@@ -58,6 +61,45 @@ describe('checkpointed runs', () => {
       await build(storage, third).run();
       assert.deepEqual(third, []);
     }
+  });
+
+  it('an exactly-once jsonl sink holds each result once across a stop and a resume', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'weir-eo-'));
+    try {
+      const file = path.join(dir, 'out.jsonl');
+      const job = (storage: CheckpointStorage, stopAt?: number): Pipeline => {
+        const p: Pipeline = new Pipeline({ name: 'eo-jsonl', batchSize: 400, checkpoint: { storage, interval: '5ms' } });
+        let src: Source<Ev> = sources.generator(make, { count: 20_000, seed: 5 });
+        if (stopAt !== undefined) src = stopAfter(src, stopAt, () => void p.stop());
+        p.source(src, { timestamp: (e) => e.t, watermarks: watermarks.boundedOutOfOrderness(50), name: 'events' })
+          .keyBy((e) => e.k)
+          .window(windows.sliding({ size: 2000, slide: 500 }))
+          .aggregate(agg.count(), { name: 'counts' })
+          .sink(sinks.jsonl(file, { exactlyOnce: true }), { name: 'out' });
+        return p;
+      };
+      const straightStorage = new MemoryCheckpointStorage();
+      await job(straightStorage).run();
+      const expected = (await readFile(file, 'utf8')).split('\n').filter(Boolean).sort();
+      await rm(file);
+      await rm(`${file}.weir`, { recursive: true, force: true });
+
+      const storage = new MemoryCheckpointStorage();
+      assert.equal((await job(storage, 20).run()).status, 'stopped');
+      const partial = (await readFile(file, 'utf8')).split('\n').filter(Boolean);
+      assert.ok(partial.length > 0 && partial.length < expected.length);
+      assert.equal((await job(storage).run()).status, 'finished');
+      const actual = (await readFile(file, 'utf8')).split('\n').filter(Boolean).sort();
+      assert.deepEqual(actual, expected);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an exactly-once sink without checkpoints', async () => {
+    const p = new Pipeline({ name: 'eo-without-checkpoints' });
+    p.source(sources.array([1, 2])).sink(sinks.jsonl(path.join(tmpdir(), 'never.jsonl'), { exactlyOnce: true }), { name: 'out' });
+    await assert.rejects(p.run(), /WEIR_INVALID_PLAN \[out\]: out is exactly-once/);
   });
 
   it('takes checkpoints periodically while the job runs', async () => {

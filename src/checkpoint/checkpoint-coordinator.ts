@@ -69,8 +69,9 @@ export class CheckpointCoordinator {
       this.nextId = cp.id + 1;
       this.logger.info({ checkpoint: cp.id }, 'restored from checkpoint');
     }
-    for (const { node, sink } of this.sinks) {
-      await node.after(() => sink.recover(cp?.sinks[node.name] ?? []));
+    // Only a restart recovers: on a fresh start a sink's first write starts its output afresh.
+    if (cp) {
+      for (const { node, sink } of this.sinks) await node.after(() => sink.recover(cp.sinks[node.name] ?? []));
     }
     return cp?.id ?? 0;
   }

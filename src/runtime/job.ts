@@ -80,7 +80,7 @@ export class Job {
     const { logger } = this.env;
     for (const s of this.compiled.sinks) {
       try {
-        await s.sink.open?.({ name: s.name, logger: logger.child({ step: s.name }) });
+        await s.sink.open?.({ name: s.name, job: this.env.name, logger: logger.child({ step: s.name }) });
       } catch (e) {
         throw new WeirError('WEIR_SINK_FAILED', `open failed: ${messageOf(e)}`, { step: s.name, cause: e });
       }

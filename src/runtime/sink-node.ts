@@ -23,7 +23,7 @@ export class SinkNode implements Receiver {
     this.recordsIn.value += items.length;
     if (this.failure) throw this.failure;
     if (this.tail) {
-      this.tail = this.tail.then(() => this.sink.write(items, timestamps));
+      this.chain(() => this.sink.write(items, timestamps));
       return;
     }
     let r: void | Promise<void>;
@@ -44,9 +44,17 @@ export class SinkNode implements Receiver {
    */
   after<R>(step: () => Promise<R>): Promise<R> {
     if (this.failure) return Promise.reject(this.failure);
-    const p = (this.tail ?? Promise.resolve()).then(step);
-    this.tail = p.then(() => undefined);
+    const p = this.chain(step);
     this.onPending(this);
+    return p;
+  }
+
+  /** Queues `step` behind the tail. The tail keeps a failure for `settle()` but never goes unhandled. */
+  private chain<R>(step: () => R | Promise<R>): Promise<R> {
+    const p = (this.tail ?? Promise.resolve()).then(step);
+    const tail = p.then(() => undefined);
+    tail.catch(() => undefined);
+    this.tail = tail;
     return p;
   }
 

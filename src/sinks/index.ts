@@ -1,6 +1,7 @@
 import { collectSink } from './collect-sink.js';
 import { consoleSink } from './console-sink.js';
 import { jsonlSink } from './jsonl-sink.js';
+import { postgresSink } from './postgres-sink.js';
 
 /**
  * Built-in sinks.
@@ -10,4 +11,5 @@ export const sinks = {
   collect: collectSink,
   console: consoleSink,
   jsonl: jsonlSink,
+  postgres: postgresSink,
 };

@@ -3,6 +3,8 @@ import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { WeirError, messageOf } from '../errors.js';
 import type { Sink } from './sink.js';
+import { TransactionalJsonlSink } from './transactional-jsonl-sink.js';
+import type { TransactionalSink } from './transactional-sink.js';
 
 /** Options of {@link jsonlSink}. */
 export interface JsonlSinkOptions<T> {
@@ -15,6 +17,15 @@ export interface JsonlSinkOptions<T> {
    * @example format: r => JSON.stringify({ key: r.key, avg: r.value })
    */
   format?: (record: T) => string;
+  /**
+   * Exactly-once output by two-phase commit with the job's checkpoints (default false: the file is
+   * written as records come, which after a restart from a checkpoint is at-least-once). Lines of an
+   * epoch go to a part file in `<path>.weir/` and are appended to the target when the checkpoint
+   * that holds them is durable, so the target only ever holds whole, committed epochs. A run that
+   * restarts from a checkpoint keeps the target; a fresh run truncates it (unless `append`).
+   * @example sinks.jsonl<Out>('out.jsonl', { exactlyOnce: true })
+   */
+  exactlyOnce?: boolean;
 }
 
 /**
@@ -23,12 +34,21 @@ export interface JsonlSinkOptions<T> {
  * buffer is full a write returns a promise that resolves on `drain`, so the job waits (backpressure);
  * otherwise writes return nothing. `close()` flushes, fsyncs and closes the file.
  *
+ * With `exactlyOnce: true` it is a {@link TransactionalSink}: lines become visible in the file only
+ * when the checkpoint that covers them commits (see `JsonlSinkOptions.exactlyOnce`).
+ *
  * @example
  * p.source(sources.jsonl<Txn>('in.jsonl')).filter(t => t.amount > 100).sink(sinks.jsonl('big.jsonl'))
+ * @example
+ * const out = sinks.jsonl<Alert>('alerts.jsonl', { exactlyOnce: true });
  */
+export function jsonlSink<T>(path: string, opts: JsonlSinkOptions<T> & { exactlyOnce: true }): TransactionalSink<T>;
+export function jsonlSink<T>(path: string, opts?: JsonlSinkOptions<T>): Sink<T>;
 export function jsonlSink<T>(path: string, opts: JsonlSinkOptions<T> = {}): Sink<T> {
   if (typeof path !== 'string' || path === '') throw new WeirError('WEIR_INVALID_ARGUMENT', `sinks.jsonl: expected a file path, got ${String(path)}`);
-  return new JsonlFileSink<T>(opts.name ?? `jsonl(${basename(path)})`, path, opts.append === true, opts.format);
+  const name = opts.name ?? `jsonl(${basename(path)})`;
+  if (opts.exactlyOnce === true) return new TransactionalJsonlSink<T>(name, path, opts.append === true, opts.format);
+  return new JsonlFileSink<T>(name, path, opts.append === true, opts.format);
 }
 
 class JsonlFileSink<T> implements Sink<T> {

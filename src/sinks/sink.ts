@@ -5,6 +5,11 @@ export interface SinkContext {
   /** The sink's step name, for errors and logs. */
   readonly name: string;
   readonly logger: Logger;
+  /**
+   * The pipeline's name, when the job passes it: transactional sinks name their transactions
+   * `job / sink / epoch` with it (a sink's own `job` option wins).
+   */
+  readonly job?: string;
 }
 
 /**
