@@ -27,6 +27,12 @@ export const ERROR_CODES = {
   WEIR_SINK_COMMIT_FAILED: { domain: 'external', retryable: true, message: 'a transactional sink failed to pre-commit, commit, abort or recover a transaction' },
   WEIR_SINK_TRANSACTION_LOST: { domain: 'external', retryable: false, message: 'a transaction to commit is gone (its part file or staged rows), or committed output was changed outside weir' },
   WEIR_CHECKPOINT_FAILED: { domain: 'external', retryable: true, message: 'a checkpoint could not be taken or stored; the job stops rather than go on without one' },
+  WEIR_CHECKPOINT_INVALID: { domain: 'external', retryable: false, message: 'a stored checkpoint is corrupt, truncated or of an unknown format: recovery skips it and uses an older one' },
+  WEIR_NO_VALID_CHECKPOINT: { domain: 'external', retryable: false, message: 'the state store holds checkpoints but none of them can be used; the job will not silently start empty' },
+  WEIR_STATE_BACKEND_MISSING: { domain: 'user', retryable: false, message: 'the state backend (classic-level or @nxtedition/rocksdb) is not installed or cannot load' },
+  WEIR_STATE_LOCKED: { domain: 'external', retryable: true, message: 'the state store directory is in use by another job or process' },
+  WEIR_STATE_CORRUPT: { domain: 'external', retryable: false, message: 'the state store (its files, or an entry in it) is corrupt and cannot be read' },
+  WEIR_STATE_IO: { domain: 'external', retryable: true, message: 'reading or writing the state store failed (disk full, permissions, ...)' },
   WEIR_JOB_STATE: { domain: 'user', retryable: false, message: 'the job was asked to do something its state does not allow (run twice, ...)' },
   WEIR_INTERNAL: { domain: 'internal', retryable: false, message: 'an invariant inside weir was broken: please report it' },
 } as const satisfies Record<string, CodeInfo>;

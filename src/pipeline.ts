@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
+import path from 'node:path';
 import { CheckpointCoordinator, type CheckpointStorage } from './checkpoint/checkpoint-coordinator.js';
+import { DurableCheckpointStorage } from './checkpoint/durable-checkpoint-storage.js';
 import { isTransactional } from './sinks/transactional-sink.js';
 import { WeirError } from './errors.js';
 import { Plan } from './graph/plan.js';
@@ -20,8 +22,12 @@ import { watermarks as wm, type WatermarkStrategy } from './time/watermark-strat
 export interface PipelineOptions {
   /** The job's name, in logs and metrics. */
   name: string;
-  /** State backend. Only `'memory'` until durable state lands. */
-  state?: 'memory';
+  /**
+   * Where checkpoints keep the job's state: `'classic-level'` (LevelDB, the default with `checkpoint`)
+   * or `'rocksdb'` (needs the optional @nxtedition/rocksdb). Operators work on an in-memory write-back
+   * cache either way; `'memory'` means no durable store (no checkpoints).
+   */
+  state?: 'memory' | 'classic-level' | 'rocksdb';
   /** Records per source poll (default 1024). Bigger batches: more throughput, more latency. */
   batchSize?: number;
   /** A pino logger (default: pino at `WEIR_LOG_LEVEL` or `info`, on stderr). */
@@ -43,8 +49,14 @@ export interface PipelineOptions {
 
 /** Options of checkpointing ({@link PipelineOptions.checkpoint}). */
 export interface CheckpointOptions {
+  /** The state store's directory (default `./.weir/<job name>`). Run the job again with the same one to resume. */
+  dir?: string;
   /** How often (default 1 s). A last checkpoint is also taken at the end of input and on `stop()`. */
   interval?: Duration;
+  /** @deprecated spelling of `interval` in ms, as in DESIGN.md's first sketch. */
+  intervalMs?: number;
+  /** How many checkpoints to keep (default 3): if the newest is unusable, the job falls back to an older one. */
+  retain?: number;
   /**
    * Where checkpoints go. Advanced: by default weir keeps them in its state store under `dir`; a
    * storage of your own (or `MemoryCheckpointStorage` in tests) goes here.
@@ -100,8 +112,11 @@ export class Pipeline {
     if (!options || typeof options.name !== 'string' || options.name === '') {
       throw new WeirError('WEIR_INVALID_ARGUMENT', 'Pipeline needs a name: new Pipeline({ name: "my-job" })');
     }
-    if (options.state !== undefined && options.state !== 'memory') {
-      throw new WeirError('WEIR_INVALID_ARGUMENT', `state ${JSON.stringify(options.state)} is not available yet: use 'memory'`);
+    if (options.state !== undefined && !['memory', 'classic-level', 'rocksdb'].includes(options.state)) {
+      throw new WeirError('WEIR_INVALID_ARGUMENT', `state ${JSON.stringify(options.state)}: use 'memory', 'classic-level' or 'rocksdb'`);
+    }
+    if (options.checkpoint && options.state === 'memory' && !options.checkpoint.storage) {
+      throw new WeirError('WEIR_INVALID_ARGUMENT', "checkpoints need a durable state store: state 'classic-level' (the default) or 'rocksdb', not 'memory'");
     }
     if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize > 0)) {
       throw new WeirError('WEIR_INVALID_ARGUMENT', `batchSize must be a positive integer, got ${options.batchSize}`);
@@ -184,15 +199,21 @@ export class Pipeline {
       if (eo) throw new WeirError('WEIR_INVALID_PLAN', `${eo.name} is exactly-once: it commits at checkpoints, so the pipeline needs \`checkpoint\``, { step: eo.name });
     }
     const progress = this.progressReporter(job);
+    let ownStorage: DurableCheckpointStorage | undefined;
     job.env.logger.info({ job: this.name, sources: job.compiled.sources.length, operators: job.compiled.operators.length }, 'job starting');
     try {
       try {
         await job.open();
         if (checkpoint) {
-          const storage = checkpoint.storage;
-          if (!storage) throw new WeirError('WEIR_INVALID_ARGUMENT', 'checkpoint: give a storage (durable checkpoint directories come with the state store)');
-          const interval = toMillis(checkpoint.interval ?? 1000, 'checkpoint.interval');
-          const coordinator = new CheckpointCoordinator(job, storage, interval, job.env.logger.child({ component: 'checkpoints' }), {
+          const logger = job.env.logger.child({ component: 'checkpoints' });
+          if (!checkpoint.storage) {
+            const kind = this.options.state === 'rocksdb' ? 'rocksdb' : 'classic-level';
+            const dir = checkpoint.dir ?? path.join('.weir', this.name);
+            ownStorage = await DurableCheckpointStorage.open(dir, kind, { retain: checkpoint.retain, logger });
+          }
+          const storage = checkpoint.storage ?? ownStorage!;
+          const interval = toMillis(checkpoint.interval ?? checkpoint.intervalMs ?? 1000, 'checkpoint.interval');
+          const coordinator = new CheckpointCoordinator(job, storage, interval, logger, {
             completed: this.registry.counter('weir_checkpoints_total'),
             bytes: this.registry.counter('weir_checkpoint_bytes_total'),
           });
@@ -209,6 +230,7 @@ export class Pipeline {
       return { ...outcome, metrics: this.registry.snapshot() };
     } finally {
       progress?.stop();
+      await ownStorage?.close();
     }
   }
 

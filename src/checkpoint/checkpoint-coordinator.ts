@@ -13,8 +13,13 @@ export interface StoredCheckpoint extends RestoredCheckpoint {
 
 /** Where checkpoints go: one atomic write per checkpoint; the newest intact one comes back. */
 export interface CheckpointStorage {
-  /** The newest intact checkpoint, or null when there is none. */
+  /**
+   * The newest intact checkpoint, or null when there is none; from then on the storage continues
+   * from it (later checkpoints it skipped as corrupt are given up).
+   */
   load(): Promise<StoredCheckpoint | null>;
+  /** The id the next checkpoint must have: above every id ever written (sinks number epochs by it). */
+  nextId(): number;
   /** Stores one checkpoint atomically: state changes, source positions, the sinks' handles. */
   write(delta: CheckpointDelta, sinks: Record<string, CommitHandle[]>): Promise<void>;
   close(): Promise<void>;
@@ -64,9 +69,9 @@ export class CheckpointCoordinator {
    */
   async recover(): Promise<number> {
     const cp = await this.storage.load();
+    this.nextId = this.storage.nextId();
     if (cp) {
       await this.job.restore(cp);
-      this.nextId = cp.id + 1;
       this.logger.info({ checkpoint: cp.id }, 'restored from checkpoint');
     }
     // Only a restart recovers: on a fresh start a sink's first write starts its output afresh.

@@ -1,11 +1,11 @@
-import { deserialize, serialize } from 'node:v8';
+import { decodeValue, encodeValue } from '../state/store/value-codec.js';
 import { WeirError } from '../errors.js';
 import type { CommitHandle } from '../sinks/transactional-sink.js';
 import type { CheckpointStorage, StoredCheckpoint } from './checkpoint-coordinator.js';
 import { SNAPSHOT_FORMAT, type CheckpointDelta, type OperatorSnapshot, type RestoredCheckpoint, type SourceSnapshot, type StateEntry } from './snapshot.js';
 
 interface OperatorState {
-  entries: Map<string, { table: string; ns: number; key: unknown; value: Buffer }>;
+  entries: Map<string, { table: string; ns: number; key: unknown; value: string }>;
   meta: unknown;
   watermarks: OperatorSnapshot['watermarks'];
 }
@@ -31,7 +31,7 @@ export class MemoryCheckpointStore {
     const operators: Record<string, OperatorSnapshot> = {};
     for (const [name, op] of cp.operators) {
       operators[name] = {
-        changes: op.entries.map((e) => ({ table: e.table, ns: e.ns, key: e.key, value: serialize(e.value) })),
+        changes: op.entries.map((e) => ({ table: e.table, ns: e.ns, key: e.key, value: encodeValue(e.value) })),
         meta: op.meta,
         watermarks: op.watermarks,
       };
@@ -64,10 +64,15 @@ export class MemoryCheckpointStore {
     const operators = new Map<string, { entries: StateEntry[]; meta: unknown; watermarks: OperatorSnapshot['watermarks'] }>();
     for (const [name, op] of this.operators) {
       const entries: StateEntry[] = [];
-      for (const e of op.entries.values()) entries.push({ table: e.table, ns: e.ns, key: e.key, value: deserialize(e.value) });
+      for (const e of op.entries.values()) entries.push({ table: e.table, ns: e.ns, key: e.key, value: decodeValue(e.value) });
       operators.set(name, { entries, meta: op.meta, watermarks: op.watermarks });
     }
     return { id: this.lastId, operators, sources: this.sources };
+  }
+
+  /** The id of the last checkpoint written (0: none). */
+  get lastCheckpointId(): number {
+    return this.lastId;
   }
 
   /** Number of live state entries (all operators). */
@@ -89,6 +94,10 @@ export class MemoryCheckpointStorage implements CheckpointStorage {
   async load(): Promise<StoredCheckpoint | null> {
     const cp = this.store.latest();
     return cp ? { ...cp, sinks: this.sinks } : null;
+  }
+
+  nextId(): number {
+    return this.store.lastCheckpointId + 1;
   }
 
   async write(delta: CheckpointDelta, sinks: Record<string, CommitHandle[]>): Promise<void> {

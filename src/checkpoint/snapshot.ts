@@ -1,4 +1,4 @@
-import { serialize } from 'node:v8';
+import { encodeValue } from '../state/store/value-codec.js';
 
 /**
  * What a checkpoint holds, independent of where it is stored: per operator, keyed state entries
@@ -15,8 +15,8 @@ export interface StateChange {
   readonly table: string;
   readonly ns: number;
   readonly key: unknown;
-  /** `v8.serialize`d value, or undefined for a delete. */
-  readonly value: Buffer | undefined;
+  /** The value as stored (`encodeValue`), or undefined for a delete. */
+  readonly value: string | undefined;
 }
 
 /** One entry of restored keyed state (decoded). */
@@ -36,7 +36,7 @@ export class SnapshotWriter {
   meta: unknown = undefined;
 
   put(table: string, ns: number, key: unknown, value: unknown): void {
-    this.changes.push({ table, ns, key, value: serialize(value) });
+    this.changes.push({ table, ns, key, value: encodeValue(value) });
   }
 
   delete(table: string, ns: number, key: unknown): void {
