@@ -20,6 +20,10 @@ export interface CheckpointStorage {
   load(): Promise<StoredCheckpoint | null>;
   /** The id the next checkpoint must have: above every id ever written (sinks number epochs by it). */
   nextId(): number;
+  /** The full state of checkpoint `id` (one this storage holds), without changing anything. */
+  read(id: number): Promise<StoredCheckpoint>;
+  /** Writes a whole checkpoint (all its state, not a delta): a savepoint, or the base a restore from one starts with. */
+  writeFull(cp: StoredCheckpoint): Promise<void>;
   /** Stores one checkpoint atomically: state changes, source positions, the sinks' handles. */
   write(delta: CheckpointDelta, sinks: Record<string, CommitHandle[]>): Promise<void>;
   close(): Promise<void>;
@@ -48,6 +52,7 @@ export class CheckpointCoordinator {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private failure: unknown = null;
+  private closed = false;
   private readonly sinks: { node: SinkNode; sink: TransactionalSink<unknown> }[];
   /** The last checkpoint's figures. */
   last: CheckpointStats | null = null;
@@ -65,10 +70,18 @@ export class CheckpointCoordinator {
   /**
    * Before the job runs: restores the newest checkpoint (state, timers, watermarks, source positions)
    * and lets each exactly-once sink commit what that checkpoint pre-committed and abort the rest.
-   * Returns the restored checkpoint's id (0: none, a fresh start).
+   * Without a checkpoint, `fromSavepoint` (if given) is where the job starts: its state is written into
+   * this storage first, as the base later checkpoints build on. Returns the restored id (0: none).
    */
-  async recover(): Promise<number> {
-    const cp = await this.storage.load();
+  async recover(fromSavepoint?: () => Promise<StoredCheckpoint | null>): Promise<number> {
+    let cp = await this.storage.load();
+    if (!cp && fromSavepoint) {
+      cp = await fromSavepoint();
+      if (cp) {
+        await this.storage.writeFull(cp);
+        this.logger.info({ savepoint: cp.id }, 'starting from a savepoint');
+      }
+    }
     this.nextId = this.storage.nextId();
     if (cp) {
       await this.job.restore(cp);
@@ -94,15 +107,36 @@ export class CheckpointCoordinator {
 
   /** Stops the timer, waits for a checkpoint in flight, then takes a last one (the end of input or a stop). */
   async finish(): Promise<void> {
-    this.stopTimer();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
     if (this.running) await this.running;
     this.throwIfFailed();
     await this.checkpoint();
     this.throwIfFailed();
   }
 
-  /** Stops the timer without a last checkpoint (the job failed). */
+  /**
+   * Takes a checkpoint now (after the one in flight, if any) and hands its full state to `write`
+   * (a savepoint: a self-contained copy a job can later start from). Returns the checkpoint's id.
+   */
+  async savepoint(write: (cp: StoredCheckpoint) => Promise<void>): Promise<number> {
+    while (this.running) await this.running;
+    if (this.closed) throw new WeirError('WEIR_JOB_STATE', 'savepoint: the job is no longer running');
+    this.throwIfFailed();
+    const id = this.nextId;
+    const p = this.checkpoint();
+    this.running = p.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => (this.running = null));
+    await p;
+    await write(await this.storage.read(id));
+    return id;
+  }
+
+  /** Stops the timer without a last checkpoint (the job failed, or it is over): no checkpoint after this. */
   stopTimer(): void {
+    this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }

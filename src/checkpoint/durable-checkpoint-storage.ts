@@ -2,9 +2,10 @@ import type { Logger } from 'pino';
 import type { CommitHandle } from '../sinks/transactional-sink.js';
 import { keyGroupOf, type KeyPart } from '../state/store/key-codec.js';
 import { openKvStore, type KvStoreKind } from '../state/store/kv-store.js';
-import { VersionedState, type StateWrite } from '../state/store/versioned-state.js';
+import { WeirError } from '../errors.js';
+import { VersionedState, type Manifest, type StateWrite } from '../state/store/versioned-state.js';
 import type { CheckpointStorage, StoredCheckpoint } from './checkpoint-coordinator.js';
-import type { CheckpointDelta, OperatorSnapshot, SourceSnapshot, StateEntry } from './snapshot.js';
+import { fullDelta, type CheckpointDelta, type OperatorSnapshot, type SourceSnapshot, type StateEntry } from './snapshot.js';
 
 /** Options of {@link DurableCheckpointStorage.open}. */
 export interface DurableCheckpointOptions {
@@ -54,7 +55,28 @@ export class DurableCheckpointStorage implements CheckpointStorage {
       this.logger.error({ checkpoint: skipped.id, reason: skipped.reason, err: skipped.error }, 'checkpoint unusable: falling back to the previous one'),
     );
     await this.state.resumeFrom(manifest?.id ?? null);
-    if (!manifest) return null;
+    return manifest ? this.readManifest(manifest) : null;
+  }
+
+  /** The newest intact checkpoint, read only (a savepoint's directory is not changed by starting from it). */
+  async readLatest(): Promise<StoredCheckpoint | null> {
+    const manifest = await this.state.latestValidManifest((skipped) =>
+      this.logger.error({ checkpoint: skipped.id, reason: skipped.reason, err: skipped.error }, 'checkpoint unusable: falling back to the previous one'),
+    );
+    return manifest ? this.readManifest(manifest) : null;
+  }
+
+  async read(id: number): Promise<StoredCheckpoint> {
+    const found = (await this.state.manifests()).find((m) => m.id === id);
+    if (!found || found.status !== 'valid') throw new WeirError('WEIR_CHECKPOINT_FAILED', `checkpoint ${id} is not in ${this.state.store.location} or is unusable`);
+    return this.readManifest(found.manifest);
+  }
+
+  async writeFull(cp: StoredCheckpoint): Promise<void> {
+    await this.write(fullDelta(cp), { ...cp.sinks } as Record<string, CommitHandle[]>);
+  }
+
+  private async readManifest(manifest: Manifest): Promise<StoredCheckpoint> {
     const operators = new Map<string, { entries: StateEntry[]; meta: unknown; watermarks: OperatorSnapshot['watermarks'] }>();
     for (const [name, m] of Object.entries(manifest.operators as Record<string, OperatorManifest>)) {
       operators.set(name, { entries: [], meta: m.meta, watermarks: m.watermarks });

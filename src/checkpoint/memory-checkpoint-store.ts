@@ -1,8 +1,8 @@
-import { decodeValue, encodeValue } from '../state/store/value-codec.js';
 import { WeirError } from '../errors.js';
+import { decodeValue } from '../state/store/value-codec.js';
 import type { CommitHandle } from '../sinks/transactional-sink.js';
 import type { CheckpointStorage, StoredCheckpoint } from './checkpoint-coordinator.js';
-import { SNAPSHOT_FORMAT, type CheckpointDelta, type OperatorSnapshot, type RestoredCheckpoint, type SourceSnapshot, type StateEntry } from './snapshot.js';
+import { SNAPSHOT_FORMAT, fullDelta, type CheckpointDelta, type OperatorSnapshot, type RestoredCheckpoint, type SourceSnapshot, type StateEntry } from './snapshot.js';
 
 interface OperatorState {
   entries: Map<string, { table: string; ns: number; key: unknown; value: string }>;
@@ -28,15 +28,7 @@ export class MemoryCheckpointStore {
   /** A store that holds `cp` as its last checkpoint (to go on checkpointing after a restore). */
   static from(cp: RestoredCheckpoint): MemoryCheckpointStore {
     const store = new MemoryCheckpointStore();
-    const operators: Record<string, OperatorSnapshot> = {};
-    for (const [name, op] of cp.operators) {
-      operators[name] = {
-        changes: op.entries.map((e) => ({ table: e.table, ns: e.ns, key: e.key, value: encodeValue(e.value) })),
-        meta: op.meta,
-        watermarks: op.watermarks,
-      };
-    }
-    store.write({ format: SNAPSHOT_FORMAT, id: cp.id, time: 0, operators, sources: cp.sources });
+    store.write(fullDelta(cp));
     return store;
   }
 
@@ -98,6 +90,17 @@ export class MemoryCheckpointStorage implements CheckpointStorage {
 
   nextId(): number {
     return this.store.lastCheckpointId + 1;
+  }
+
+  async read(id: number): Promise<StoredCheckpoint> {
+    const cp = this.store.latest();
+    if (!cp || cp.id !== id) throw new WeirError('WEIR_CHECKPOINT_FAILED', `checkpoint ${id} is not the last one kept in memory`);
+    return { ...cp, sinks: this.sinks };
+  }
+
+  async writeFull(cp: StoredCheckpoint): Promise<void> {
+    this.store.write(fullDelta(cp));
+    this.sinks = { ...cp.sinks } as Record<string, CommitHandle[]>;
   }
 
   async write(delta: CheckpointDelta, sinks: Record<string, CommitHandle[]>): Promise<void> {

@@ -76,3 +76,16 @@ export interface RestoredCheckpoint {
   readonly operators: ReadonlyMap<string, { entries: StateEntry[]; meta: unknown; watermarks: OperatorSnapshot['watermarks'] }>;
   readonly sources: Readonly<Record<string, SourceSnapshot>>;
 }
+
+/** A whole checkpoint as one delta of puts (to write it into an empty store: savepoints, seeding). */
+export function fullDelta(cp: RestoredCheckpoint): CheckpointDelta {
+  const operators: Record<string, OperatorSnapshot> = {};
+  for (const [name, op] of cp.operators) {
+    operators[name] = {
+      changes: op.entries.map((e) => ({ table: e.table, ns: e.ns, key: e.key, value: encodeValue(e.value) })),
+      meta: op.meta,
+      watermarks: op.watermarks,
+    };
+  }
+  return { format: SNAPSHOT_FORMAT, id: cp.id, time: Date.now(), operators, sources: cp.sources };
+}
