@@ -28,6 +28,8 @@ export { toMillis, type Duration } from './time/duration.js';
 export { systemClock, ManualClock, type Clock } from './time/clock.js';
 export {
   state,
+  type StateOptions,
+  type StateTtl,
   type KeyedProcessFunction,
   type KeyedContext,
   type Collector,

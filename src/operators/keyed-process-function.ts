@@ -1,10 +1,16 @@
-/** Per-key single value. `get()` returns the declared default when nothing was set. */
+import { WeirError, preview } from '../errors.js';
+import { toMillis, type Duration } from '../time/duration.js';
+
+/**
+ * Per-key single value. `get()` returns the declared default when nothing was set (or when the value
+ * expired, with a TTL).
+ */
 export interface ValueState<V> {
   get(): V;
   set(value: V): void;
   clear(): void;
 }
-/** Per-key map. */
+/** Per-key map. With a TTL each entry expires on its own (as Flink's MapState). */
 export interface MapState<MK, MV> {
   get(key: MK): MV | undefined;
   set(key: MK, value: MV): void;
@@ -14,7 +20,7 @@ export interface MapState<MK, MV> {
   readonly size: number;
   clear(): void;
 }
-/** Per-key list. */
+/** Per-key list. With a TTL each element expires on its own (as Flink's ListState). */
 export interface ListState<V> {
   get(): readonly V[];
   add(value: V): void;
@@ -22,17 +28,55 @@ export interface ListState<V> {
   clear(): void;
 }
 
+/**
+ * Options of a state declaration: a time-to-live after which state is treated as gone and cleaned up.
+ *
+ * - `ttl`: how long an entry lives after its last write (or read, with `update: 'onReadAndWrite'`).
+ * - `timeDomain`: `'processing'` (default, as Flink): the job's clock (`ctx.timers.now()`); an entry
+ *   written at `now` expires once processing time reaches `now + ttl`. `'event'`: the watermark; an entry
+ *   written while handling an element with timestamp `t` (in `onTimer`: `ctx.timestamp`) expires once the
+ *   operator's watermark reaches `t + ttl`.
+ * - `update`: `'onWrite'` (default) restarts the TTL on `set` / `add` / `update`; `'onReadAndWrite'`
+ *   also on reads (`get`, `has`, `entries`; not `size`), so an entry lives as long as it is used. A read
+ *   never shortens the life (in event time, a read by an older element keeps the later expiry); a write
+ *   sets it (a late element writes an entry that expires early, or is already expired).
+ *
+ * An expired entry is never returned, even before cleanup removed it. Cleanup is incremental (an
+ * expiry queue driven by the watermark, processing time and batches; no scan of all keys), and the
+ * next checkpoint records the removals. A value expires as a whole; a map per entry; a list per element.
+ *
+ * @example
+ * state: {
+ *   lastSeen: state.value(0, { ttl: '1h' }),                                  // processing time, refreshed on write
+ *   seenIds: state.map<string, true>({ ttl: '10m', timeDomain: 'event' }),   // dedup window in event time
+ *   recent: state.list<Txn>({ ttl: '5m', update: 'onReadAndWrite' }),        // each element expires alone
+ * }
+ */
+export interface StateOptions {
+  readonly ttl?: Duration;
+  readonly timeDomain?: 'event' | 'processing';
+  readonly update?: 'onWrite' | 'onReadAndWrite';
+}
+
+/** A validated TTL, as the operator uses it. */
+export interface StateTtl {
+  /** Milliseconds, > 0. */
+  readonly ms: number;
+  readonly timeDomain: 'event' | 'processing';
+  readonly update: 'onWrite' | 'onReadAndWrite';
+}
+
 /** Declares a piece of per-key state (see {@link state}). */
 export type StateDecl =
-  | { readonly kind: 'value'; readonly defaultValue: unknown }
-  | { readonly kind: 'map' }
-  | { readonly kind: 'list' };
+  | { readonly kind: 'value'; readonly defaultValue: unknown; readonly ttl?: StateTtl }
+  | { readonly kind: 'map'; readonly ttl?: StateTtl }
+  | { readonly kind: 'list'; readonly ttl?: StateTtl };
 /** Declares a per-key value with a default (phantom fields carry the types). @example state.value(0) */
-export interface ValueDecl<V> { readonly kind: 'value'; readonly defaultValue: V; readonly __v?: V }
+export interface ValueDecl<V> { readonly kind: 'value'; readonly defaultValue: V; readonly ttl?: StateTtl; readonly __v?: V }
 /** Declares a per-key map. @example state.map<string, number>() */
-export interface MapDecl<MK, MV> { readonly kind: 'map'; readonly __k?: MK; readonly __v?: MV }
+export interface MapDecl<MK, MV> { readonly kind: 'map'; readonly ttl?: StateTtl; readonly __k?: MK; readonly __v?: MV }
 /** Declares a per-key list. @example state.list<Txn>() */
-export interface ListDecl<V> { readonly kind: 'list'; readonly __v?: V }
+export interface ListDecl<V> { readonly kind: 'list'; readonly ttl?: StateTtl; readonly __v?: V }
 
 /** The `state` block of a process function: name → declaration. */
 export type StateSpec = Record<string, ValueDecl<any> | MapDecl<any, any> | ListDecl<any>>;
@@ -48,19 +92,50 @@ export type StateHandles<S extends StateSpec> = {
         : never;
 };
 
+/** Checks the options once, when the state is declared: a bad TTL fails the plan, not a record. */
+function resolveTtl(options: StateOptions | undefined, what: string): StateTtl | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) {
+    throw new WeirError('WEIR_INVALID_ARGUMENT', `${what}: options must be an object like { ttl: '1h' } (got ${preview(options, 40)})`);
+  }
+  const { ttl, timeDomain = 'processing', update = 'onWrite' } = options;
+  if (ttl === undefined) {
+    if (options.timeDomain !== undefined || options.update !== undefined) {
+      throw new WeirError('WEIR_INVALID_ARGUMENT', `${what}: timeDomain and update configure a TTL; add ttl (e.g. { ttl: '1h' })`);
+    }
+    return undefined;
+  }
+  const ms = toMillis(ttl, `${what} ttl`);
+  if (ms <= 0) throw new WeirError('WEIR_INVALID_ARGUMENT', `${what}: ttl must be more than 0 (got ${preview(ttl, 20)})`);
+  if (timeDomain !== 'event' && timeDomain !== 'processing') {
+    throw new WeirError('WEIR_INVALID_ARGUMENT', `${what}: timeDomain must be 'event' or 'processing' (got ${preview(timeDomain, 20)})`);
+  }
+  if (update !== 'onWrite' && update !== 'onReadAndWrite') {
+    throw new WeirError('WEIR_INVALID_ARGUMENT', `${what}: update must be 'onWrite' or 'onReadAndWrite' (got ${preview(update, 20)})`);
+  }
+  return Object.freeze({ ms, timeDomain, update });
+}
+
 /**
- * Declarations of per-key state for `keyBy(...).process(...)`.
- * @example state: { total: state.value(0), seen: state.map<string, number>(), recent: state.list<Txn>() }
+ * Declarations of per-key state for `keyBy(...).process(...)`. Each takes optional
+ * {@link StateOptions} (a TTL).
+ * @example state: { total: state.value(0), seen: state.map<string, number>({ ttl: '1h' }), recent: state.list<Txn>() }
  */
 export const state = {
-  value<V>(defaultValue: V): ValueDecl<V> {
-    return Object.freeze({ kind: 'value', defaultValue });
+  /** @example state.value(0) · state.value(0, { ttl: '30m', timeDomain: 'event' }) */
+  value<V>(defaultValue: V, options?: StateOptions): ValueDecl<V> {
+    const ttl = resolveTtl(options, 'state.value');
+    return Object.freeze(ttl === undefined ? { kind: 'value', defaultValue } : { kind: 'value', defaultValue, ttl });
   },
-  map<MK, MV>(): MapDecl<MK, MV> {
-    return Object.freeze({ kind: 'map' });
+  /** @example state.map<string, number>() · state.map<string, true>({ ttl: '10m' }) (per entry) */
+  map<MK, MV>(options?: StateOptions): MapDecl<MK, MV> {
+    const ttl = resolveTtl(options, 'state.map');
+    return Object.freeze(ttl === undefined ? { kind: 'map' } : { kind: 'map', ttl });
   },
-  list<V>(): ListDecl<V> {
-    return Object.freeze({ kind: 'list' });
+  /** @example state.list<Txn>() · state.list<Txn>({ ttl: '5m' }) (per element) */
+  list<V>(options?: StateOptions): ListDecl<V> {
+    const ttl = resolveTtl(options, 'state.list');
+    return Object.freeze(ttl === undefined ? { kind: 'list' } : { kind: 'list', ttl });
   },
 };
 
