@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Pipeline, WeirError, sinks, sources, state, watermarks } from '../src/index.js';
-import { TTL_CLEANUP_BUDGET } from '../src/operators/keyed-process-operator.js';
+import { TTL_CLEANUP_BUDGET } from '../src/operators/ttl-state-handles.js';
 import type { StateOptions } from '../src/operators/keyed-process-function.js';
 import { TestDriver, testInput, testOutput, type TestCheckpoint, type TestInput, type TestOutput } from '../src/testing/index.js';
 
