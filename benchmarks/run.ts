@@ -200,6 +200,33 @@ function sweepSummary(name: string, results: readonly ScenarioResult[], failures
   };
 }
 
+const fmtBytes = (b: number): string => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${(b / 2 ** 10).toFixed(1)} KiB`);
+const fmtMs = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
+
+/** What the checkpoints of each result took, and its targets other than throughput (`ok` / `MISS`; every run's value when there were several). */
+function checkpointLines(results: readonly ScenarioResult[], runs: readonly ScenarioResult[][], quick: boolean): string[] {
+  const lines: string[] = [];
+  for (const r of results) {
+    const c = r.checkpoints;
+    if (c) {
+      const io = c.ioWriteBytes === undefined ? '' : `, process wrote ${fmtBytes(c.ioWriteBytes)}`;
+      lines.push(
+        `${labelOf(r)}: ${c.count} checkpoint(s), avg ${fmtMs(c.avgMs)}, max ${fmtMs(c.maxMs)}, last ${fmtMs(c.lastMs)}; ` +
+          `${c.stateChanges} state changes, ${fmtBytes(c.valueBytes)} of values; store ${fmtBytes(c.diskBytes)} on disk at the end${io}`,
+      );
+    }
+    for (const check of r.checks ?? []) {
+      const all = runs.find((rs) => rs.includes(r)) ?? [r];
+      const values = all.length > 1 ? ` (runs: ${all.map((x) => x.checks?.find((k) => k.name === check.name)?.value ?? NaN).join(', ')} ${check.unit})` : '';
+      const verdict = quick ? '' : check.ok ? ' ok' : ' MISS';
+      lines.push(`${labelOf(r)}: ${check.name} ${check.value} ${check.unit} (target <= ${check.max} ${check.unit}${verdict})${values}`);
+    }
+    for (const note of r.notes ?? []) lines.push(`${labelOf(r)}: ${note}`);
+  }
+  if (lines.length > 0) lines.unshift('');
+  return lines;
+}
+
 async function main(): Promise<void> {
   const cli = parseCli(process.argv.slice(2));
   const root = repoRoot();
@@ -280,6 +307,8 @@ async function main(): Promise<void> {
   for (const f of failures) rows.push([labelOf(f), 'FAILED', f.error.split('\n')[0], ...headers.slice(3).map(() => '')]);
   console.log(table(headers, rows));
   console.log('\nengine % = share of the run not spent generating events (the source); cpu/wall > 1: GC or other threads; < 1: the process was waiting (a busy machine?)');
+
+  for (const line of checkpointLines(results, runs, cli.quick)) console.log(line);
 
   const sweeps = sweepSummaries(results, failures, runs);
   for (const sweep of sweeps) {

@@ -25,7 +25,7 @@ async function runScenario(name: string, args: string[] = []): Promise<Record<st
 
 describe('benchmarks (quick mode)', () => {
   it('has the scenarios of the issue', () => {
-    for (const s of ['q0', 'q5', 'q5-slide-sweep', 'q5-slide-sweep-auctions', 'q11', 'keyed-tumbling-100k']) assert.ok(scenarios.includes(s), s);
+    for (const s of ['q0', 'q5', 'q5-slide-sweep', 'q5-slide-sweep-auctions', 'q11', 'keyed-tumbling-100k', 'keyed-tumbling-1m-checkpointed', 'checkpoint-1m-dirty']) assert.ok(scenarios.includes(s), s);
   });
 
   for (const name of scenarios) {
@@ -47,6 +47,13 @@ describe('benchmarks (quick mode)', () => {
         assert.ok((r.batches as number) >= 1);
         assert.equal(typeof r.config, 'object');
         assert.equal(typeof r.recordsOut, 'object');
+        // Scenarios on a durable store report their checkpoints (count, durations, bytes on disk).
+        if (v.state !== undefined && v.state !== 'memory') {
+          const c = r.checkpoints as { count: number; durationsMs: number[]; diskBytes: number };
+          assert.ok(c.count >= 1 && c.durationsMs.length === c.count, 'checkpoints counted and timed');
+          assert.ok(c.diskBytes > 0, 'store size on disk');
+        }
+        for (const check of (r.checks ?? []) as { value: number; max: number }[]) assert.ok(Number.isFinite(check.value) && check.max > 0);
       }
     });
   }
