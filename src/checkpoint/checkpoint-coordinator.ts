@@ -24,8 +24,11 @@ export interface CheckpointStorage {
   read(id: number): Promise<StoredCheckpoint>;
   /** Writes a whole checkpoint (all its state, not a delta): a savepoint, or the base a restore from one starts with. */
   writeFull(cp: StoredCheckpoint): Promise<void>;
-  /** Stores one checkpoint atomically: state changes, source positions, the sinks' handles. */
-  write(delta: CheckpointDelta, sinks: Record<string, CommitHandle[]>): Promise<void>;
+  /**
+   * Stores one checkpoint atomically: state changes, source positions, the sinks' handles. May return
+   * the bytes it wrote (keys, values and the manifest).
+   */
+  write(delta: CheckpointDelta, sinks: Record<string, CommitHandle[]>): Promise<{ bytes: number } | void>;
   close(): Promise<void>;
 }
 
@@ -157,14 +160,15 @@ export class CheckpointCoordinator {
       const handles = await Promise.all(pending);
       const bySink: Record<string, CommitHandle[]> = {};
       this.sinks.forEach(({ node }, i) => (bySink[node.name] = [handles[i]]));
-      await this.storage.write(delta, bySink);
+      const written = await this.storage.write(delta, bySink);
       await Promise.all(this.sinks.map(({ node, sink }, i) => node.after(() => sink.commit(handles[i]))));
       let changes = 0;
-      let bytes = 0;
+      let valueBytes = 0;
       for (const op of Object.values(delta.operators)) {
         changes += op.changes.length;
-        for (const c of op.changes) bytes += c.value?.length ?? 0;
+        for (const c of op.changes) valueBytes += c.value?.length ?? 0;
       }
+      const bytes = written ? written.bytes : valueBytes;
       this.last = { id, durationMs: performance.now() - started, stateChanges: changes, bytes };
       this.counters.completed.value++;
       this.counters.bytes.value += bytes;

@@ -100,11 +100,12 @@ export class DurableCheckpointStorage implements CheckpointStorage {
     return this.state.nextCheckpointId;
   }
 
-  async write(delta: CheckpointDelta, sinks: Record<string, CommitHandle[]>): Promise<void> {
+  async write(delta: CheckpointDelta, sinks: Record<string, CommitHandle[]>): Promise<{ bytes: number }> {
     const operators: Record<string, OperatorManifest> = {};
     for (const [name, op] of Object.entries(delta.operators)) operators[name] = { meta: op.meta, watermarks: op.watermarks };
-    await this.state.writeCheckpoint(delta.id, this.entries(delta), { time: delta.time, sources: delta.sources, sinks, operators });
+    const stats = await this.state.writeCheckpoint(delta.id, this.entries(delta), { time: delta.time, sources: delta.sources, sinks, operators });
     await this.state.retain(this.retain);
+    return { bytes: stats.bytes };
   }
 
   private *entries(delta: CheckpointDelta): Generator<StateWrite> {

@@ -47,8 +47,13 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
   private curEnd = NaN;
   private curMap: Map<unknown, unknown> | undefined;
   private curLate = false;
-  /** With checkpoints: slices written since the last snapshot, and slices dropped since (with their keys). */
+  /**
+   * With checkpoints: slices written since the last snapshot; slices some checkpoint holds (written by
+   * a snapshot, or restored); and slices dropped since the last snapshot that a checkpoint holds (their
+   * keys get deletes). A slice that lived and died between two checkpoints costs nothing.
+   */
   private dirtySlices = new Set<number>();
+  private persistedSlices = new Set<number>();
   private droppedSlices = new Map<number, Map<unknown, unknown>>();
   private curRefireFrom = 0;
   private curRefireTo = -1;
@@ -229,15 +234,19 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
   }
 
   private forget(a: number): void {
+    this.dirtySlices.delete(a);
+    if (!this.persistedSlices.delete(a)) return;
     const m = this.slices.peek(a);
     if (m !== undefined) this.droppedSlices.set(a, m);
-    this.dirtySlices.delete(a);
   }
 
   /** Slices changed since the last snapshot (whole slices: a slice is small and short-lived), and deletes for dropped ones. */
   snapshotState(out: SnapshotWriter): void {
     for (const [a, m] of this.droppedSlices) m.forEach((_acc, key) => out.delete('slices', a, key));
-    for (const a of this.dirtySlices) this.slices.peek(a)?.forEach((acc, key) => out.put('slices', a, key, acc));
+    for (const a of this.dirtySlices) {
+      this.slices.peek(a)?.forEach((acc, key) => out.put('slices', a, key, acc));
+      this.persistedSlices.add(a);
+    }
     this.droppedSlices.clear();
     this.dirtySlices.clear();
     out.meta = { watermark: this.watermark };
@@ -252,6 +261,7 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
     }
     this.starts = [...starts].sort((x, y) => x - y);
     this.head = 0;
+    this.persistedSlices = new Set(starts);
     const wm = (meta as { watermark?: number } | undefined)?.watermark;
     if (typeof wm === 'number') this.watermark = wm;
     this.curStart = NaN;
