@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { WeirError, messageOf } from '../errors.js';
 import { silentLogger } from '../observability/logger.js';
 import type { Sink, SinkContext } from './sink.js';
-import { SerialQueue, checkEpoch, type CommitHandle, type TransactionalSink } from './transactional-sink.js';
+import { SerialQueue, checkEpoch, transactionStep, type CommitHandle, type TransactionalSink } from './transactional-sink.js';
 
 /** A column name of `T` (any string while `T` is not known). */
 export type ColumnOf<T> = unknown extends T ? string : keyof T & string;
@@ -532,14 +532,8 @@ class PostgresExactlyOnceSink<T> extends PostgresSinkBase<T> implements Transact
     return { epoch, txn: h.txn!, rows: h.rows!, columns: h.columns! };
   }
 
-  private async guard<R>(what: string, step: () => Promise<R>): Promise<R> {
-    if (this.closed) throw new WeirError('WEIR_SINK_COMMIT_FAILED', `${what}: the sink is closed`, { step: this.name });
-    try {
-      return await step();
-    } catch (e) {
-      if (e instanceof WeirError) throw e;
-      throw new WeirError('WEIR_SINK_COMMIT_FAILED', `${what} failed: ${messageOf(e)}`, { step: this.name, cause: e });
-    }
+  private guard<R>(what: string, step: () => Promise<R>): Promise<R> {
+    return transactionStep(this.name, this.closed, what, step);
   }
 }
 

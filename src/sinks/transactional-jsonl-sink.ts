@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { WeirError, messageOf } from '../errors.js';
 import { silentLogger } from '../observability/logger.js';
 import type { SinkContext } from './sink.js';
-import { SerialQueue, checkEpoch, type CommitHandle, type TransactionalSink } from './transactional-sink.js';
+import { SerialQueue, checkEpoch, transactionStep, type CommitHandle, type TransactionalSink } from './transactional-sink.js';
 
 /** The handle of one pre-committed epoch of an exactly-once `sinks.jsonl`. */
 export interface JsonlCommitHandle extends CommitHandle {
@@ -382,14 +382,8 @@ export class TransactionalJsonlSink<T> implements TransactionalSink<T> {
     return { epoch, part: h.part, bytes: h.bytes };
   }
 
-  private async guard<R>(what: string, step: () => Promise<R>): Promise<R> {
-    if (this.closed) throw new WeirError('WEIR_SINK_COMMIT_FAILED', `${what}: the sink is closed`, { step: this.name });
-    try {
-      return await step();
-    } catch (e) {
-      if (e instanceof WeirError) throw e;
-      throw new WeirError('WEIR_SINK_COMMIT_FAILED', `${what} failed: ${messageOf(e)}`, { step: this.name, cause: e });
-    }
+  private guard<R>(what: string, step: () => Promise<R>): Promise<R> {
+    return transactionStep(this.name, this.closed, what, step);
   }
 
   private lost(h: JsonlCommitHandle, why: string, cause?: unknown): WeirError {

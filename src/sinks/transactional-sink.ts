@@ -1,4 +1,4 @@
-import { WeirError } from '../errors.js';
+import { WeirError, messageOf } from '../errors.js';
 import type { Sink } from './sink.js';
 
 /** A value that survives `JSON.stringify` / `JSON.parse` unchanged. */
@@ -106,5 +106,19 @@ export class SerialQueue {
     const next = this.tail.then(step, step);
     this.tail = next.catch(() => undefined);
     return next;
+  }
+}
+
+/**
+ * Runs one transaction step of sink `name` (`preCommit`, `commit`, ...): refuses it once the sink is
+ * closed, and wraps a failure that is not already a WeirError as `WEIR_SINK_COMMIT_FAILED`.
+ */
+export async function transactionStep<R>(name: string, closed: boolean, what: string, step: () => Promise<R>): Promise<R> {
+  if (closed) throw new WeirError('WEIR_SINK_COMMIT_FAILED', `${what}: the sink is closed`, { step: name });
+  try {
+    return await step();
+  } catch (e) {
+    if (e instanceof WeirError) throw e;
+    throw new WeirError('WEIR_SINK_COMMIT_FAILED', `${what} failed: ${messageOf(e)}`, { step: name, cause: e });
   }
 }
