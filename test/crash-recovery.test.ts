@@ -24,13 +24,22 @@ interface Exit {
   stderr: string;
 }
 
-/** Runs the job once; kills it with SIGKILL after `killAfterMs` if it is still running. */
-function runOnce(cfg: CrashJobConfig, killAfterMs?: number): Promise<Exit> {
+/**
+ * Runs the job once; kills it with SIGKILL once it has polled its source `killAfterPolls` times (it
+ * prints a line per poll), plus `extraMs`, if it is still running. Counting polls rather than
+ * milliseconds makes the kills land mid-run on a fast machine and a slow one alike.
+ */
+function runOnce(cfg: CrashJobConfig, kill?: { afterPolls: number; extraMs: number }): Promise<Exit> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [job, JSON.stringify(cfg)], { env: { ...process.env, WEIR_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [job, JSON.stringify(cfg)], { env: { ...process.env, WEIR_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
+    let polls = 0;
+    let timer: NodeJS.Timeout | undefined;
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.stdout.on('data', (d: Buffer) => {
+      for (let i = 0; i < d.length; i++) if (d[i] === 10) polls++;
+      if (kill && timer === undefined && polls >= kill.afterPolls) timer = setTimeout(() => child.kill('SIGKILL'), kill.extraMs);
+    });
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
@@ -44,9 +53,9 @@ async function runWithCrashes(cfg: CrashJobConfig, seed: number): Promise<number
   const rng = new Random(seed);
   let kills = 0;
   for (let attempt = 0; attempt < 40; attempt++) {
-    // After a few kills, let it run to the end.
-    const killAt = kills < 4 ? 80 + rng.int(400) : undefined;
-    const r = await runOnce(cfg, killAt);
+    // Four kills at random moments (the whole run polls ~230 times), then let it run to the end.
+    const kill = kills < 4 ? { afterPolls: 3 + rng.int(40), extraMs: rng.int(15) } : undefined;
+    const r = await runOnce(cfg, kill);
     if (r.signal === 'SIGKILL') {
       kills++;
       continue;
@@ -78,7 +87,7 @@ for (const state of ['classic-level', 'rocksdb'] as const) {
       assert.ok(expected.length > 1000);
       const crashed: CrashJobConfig = { ...clean, dir: path.join(dir, 'crash-ckpt'), target: path.join(dir, 'crash.jsonl') };
       const kills = await runWithCrashes(crashed, 7);
-      assert.ok(kills >= 2, `at least two kills landed mid-run (got ${kills})`);
+      assert.equal(kills, 4, 'four kills landed mid-run');
       assert.deepEqual(await jsonlRows(crashed.target), expected);
     });
 
@@ -102,7 +111,7 @@ for (const state of ['classic-level', 'rocksdb'] as const) {
         const base = { state, sink: 'postgres' as const, events: EVENTS, connection: PG_URL, schema };
         assert.equal((await runOnce({ ...base, dir: path.join(dir, 'pg-clean'), target: 'clean' })).code, 0);
         const kills = await runWithCrashes({ ...base, dir: path.join(dir, 'pg-crash'), target: 'crash' }, 11);
-        assert.ok(kills >= 2, `at least two kills landed mid-run (got ${kills})`);
+        assert.equal(kills, 4, 'four kills landed mid-run');
         const rows = async (table: string) => (await pool.query(`select key, start, count from ${schema}.${table} order by key, start, count`)).rows;
         const expected = await rows('clean');
         assert.ok(expected.length > 1000);
