@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import path from 'node:path';
-import { CheckpointCoordinator, type CheckpointStorage, type StoredCheckpoint } from './checkpoint/checkpoint-coordinator.js';
+import { CheckpointCoordinator, type CheckpointStats, type CheckpointStorage, type StoredCheckpoint } from './checkpoint/checkpoint-coordinator.js';
 import { DurableCheckpointStorage } from './checkpoint/durable-checkpoint-storage.js';
 import { isTransactional } from './sinks/transactional-sink.js';
 import { WeirError } from './errors.js';
@@ -204,6 +204,16 @@ export class Pipeline {
     } finally {
       await sp.close();
     }
+  }
+
+  /**
+   * The last completed checkpoint's figures (id, duration, state changes, bytes written), or null
+   * before the first one or without `checkpoint`. Counters: `weir_checkpoints_total`,
+   * `weir_checkpoint_bytes_total` in {@link Pipeline.metrics}.
+   * @example setInterval(() => console.log(p.lastCheckpoint()), 10_000)
+   */
+  lastCheckpoint(): CheckpointStats | null {
+    return this.job?.coordinator?.last ?? null;
   }
 
   /** The job's counters now (records in/out per step, late records, dead letters). */

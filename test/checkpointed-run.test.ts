@@ -120,6 +120,9 @@ describe('checkpointed runs', () => {
     await p.run();
     const done = p.metrics().find((m) => m.name === 'weir_checkpoints_total')!.value;
     assert.ok(done >= 3, `checkpoints taken: ${done}`);
+    const last = p.lastCheckpoint();
+    assert.equal(last?.id, done, 'the last checkpoint is the final one');
+    assert.ok(last.durationMs >= 0 && last.stateChanges >= 0);
     const cp = await storage.load();
     assert.equal(cp?.sources['source:slow'].position, 12, 'the last checkpoint holds the position after the last batch');
   });
