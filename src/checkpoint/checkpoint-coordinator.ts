@@ -101,9 +101,7 @@ export class CheckpointCoordinator {
   start(): void {
     this.timer = setInterval(() => {
       if (this.running !== null || this.failure !== null) return;
-      this.running = this.checkpoint()
-        .catch((e: unknown) => this.job.fail(e))
-        .finally(() => (this.running = null));
+      this.exclusive().catch((e: unknown) => this.job.fail(e));
     }, this.intervalMs);
     this.timer.unref();
   }
@@ -112,9 +110,9 @@ export class CheckpointCoordinator {
   async finish(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    if (this.running) await this.running;
+    while (this.running) await this.running;
     this.throwIfFailed();
-    await this.checkpoint();
+    await this.exclusive();
     this.throwIfFailed();
   }
 
@@ -127,14 +125,20 @@ export class CheckpointCoordinator {
     if (this.closed) throw new WeirError('WEIR_JOB_STATE', 'savepoint: the job is no longer running');
     this.throwIfFailed();
     const id = this.nextId;
+    await this.exclusive();
+    await write(await this.storage.read(id));
+    return id;
+  }
+
+  /** Takes a checkpoint while nothing else may (call it only when none is running). */
+  private exclusive(): Promise<void> {
     const p = this.checkpoint();
     this.running = p.then(
       () => undefined,
       () => undefined,
-    ).finally(() => (this.running = null));
-    await p;
-    await write(await this.storage.read(id));
-    return id;
+    );
+    void this.running.then(() => (this.running = null));
+    return p;
   }
 
   /** Stops the timer without a last checkpoint (the job failed, or it is over): no checkpoint after this. */
