@@ -12,7 +12,7 @@ import { Random } from '../src/index.js';
 import { BURST_MERCHANTS, cardTransactions, type Txn } from '../examples/data/card-transactions.js';
 
 const EXAMPLES = new URL('../examples/', import.meta.url);
-const CHECKED = ['main.js', 'quick-start.js', 'sessions.js', 'late-data.js', 'testing-your-job.js'];
+const CHECKED = ['main.js', 'quick-start.js', 'sessions.js', 'late-data.js', 'testing-your-job.js', 'survive-a-crash.js'];
 
 interface Run {
   code: number | null;
@@ -46,6 +46,16 @@ describe('examples', () => {
   for (const file of files.filter((f) => !CHECKED.includes(f))) {
     it(`${file} runs and prints something`, { timeout: 90_000 }, async () => assertOk(await runExample(file), file));
   }
+
+  it('survive-a-crash: killed three times with SIGKILL, the job still writes each result exactly once', { timeout: 90_000 }, async () => {
+    const r = await runExample('survive-a-crash.js');
+    assertOk(r, 'survive-a-crash.js');
+    assert.equal(r.stdout.match(/killed with SIGKILL/g)?.length, 3);
+    const m = /^(\d+) window results after 3 kills; a run never killed has (\d+): identical, each exactly once$/m.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    assert.equal(m[1], m[2]);
+    assert.ok(Number(m[1]) > 1000);
+  });
 
   it("quick-start is the README's quick start", () => {
     const readme = readRepoFile('README.md');
