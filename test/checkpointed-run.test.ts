@@ -119,7 +119,7 @@ describe('checkpointed runs', () => {
     p.source(slow, { timestamp: (e) => e.t }).sink(sinks.collect<Ev>([]));
     await p.run();
     const done = p.metrics().find((m) => m.name === 'weir_checkpoints_total')!.value;
-    assert.ok(done >= 3, `checkpoints taken: ${done}`);
+    assert.ok(done >= 2, `periodic checkpoints besides the final one: ${done - 1}`);
     const last = p.lastCheckpoint();
     assert.equal(last?.id, done, 'the last checkpoint is the final one');
     assert.ok(last.durationMs >= 0 && last.stateChanges >= 0);
