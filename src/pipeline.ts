@@ -180,7 +180,7 @@ export class Pipeline {
   async savepoint(dir: string): Promise<{ id: number; dir: string }> {
     const coordinator = this.job?.coordinator;
     if (!coordinator) throw new WeirError('WEIR_JOB_STATE', `savepoint: pipeline ${this.name} is not running with checkpoints`);
-    const kind = this.options.state === 'rocksdb' ? 'rocksdb' : 'classic-level';
+    const kind = this.storeKind();
     const logger = this.job!.env.logger.child({ component: 'savepoint' });
     const id = await coordinator.savepoint(async (cp) => {
       const target = await DurableCheckpointStorage.open(dir, kind, { logger });
@@ -237,6 +237,11 @@ export class Pipeline {
     });
   }
 
+  /** The LSM store checkpoints and savepoints go to. */
+  private storeKind(): 'classic-level' | 'rocksdb' {
+    return this.options.state === 'rocksdb' ? 'rocksdb' : 'classic-level';
+  }
+
   private stateBackend(): StateBackend {
     return new MemoryStateBackend();
   }
@@ -257,7 +262,7 @@ export class Pipeline {
         if (checkpoint) {
           const logger = job.env.logger.child({ component: 'checkpoints' });
           if (!checkpoint.storage) {
-            const kind = this.options.state === 'rocksdb' ? 'rocksdb' : 'classic-level';
+            const kind = this.storeKind();
             const dir = checkpoint.dir ?? path.join('.weir', this.name);
             ownStorage = await DurableCheckpointStorage.open(dir, kind, { retain: checkpoint.retain, logger });
           }
@@ -267,7 +272,7 @@ export class Pipeline {
             completed: this.registry.counter('weir_checkpoints_total'),
             bytes: this.registry.counter('weir_checkpoint_bytes_total'),
           });
-          const kind = this.options.state === 'rocksdb' ? 'rocksdb' : 'classic-level';
+          const kind = this.storeKind();
           const fromSavepoint = checkpoint.fromSavepoint;
           await coordinator.recover(fromSavepoint === undefined ? undefined : () => this.readSavepoint(fromSavepoint, kind, logger));
           job.coordinator = coordinator;

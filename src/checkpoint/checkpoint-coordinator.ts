@@ -89,9 +89,7 @@ export class CheckpointCoordinator {
     if (cp) {
       await this.job.restore(cp);
       this.logger.info({ checkpoint: cp.id }, 'restored from checkpoint');
-    }
-    // Only a restart recovers: on a fresh start a sink's first write starts its output afresh.
-    if (cp) {
+      // Only a restart recovers: on a fresh start a sink's first write starts its output afresh.
       for (const { node, sink } of this.sinks) await node.after(() => sink.recover(cp.sinks[node.name] ?? []));
     }
     return cp?.id ?? 0;

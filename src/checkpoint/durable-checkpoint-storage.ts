@@ -51,18 +51,14 @@ export class DurableCheckpointStorage implements CheckpointStorage {
   }
 
   async load(): Promise<StoredCheckpoint | null> {
-    const manifest = await this.state.latestValidManifest((skipped) =>
-      this.logger.error({ checkpoint: skipped.id, reason: skipped.reason, err: skipped.error }, 'checkpoint unusable: falling back to the previous one'),
-    );
+    const manifest = await this.latestValid();
     await this.state.resumeFrom(manifest?.id ?? null);
     return manifest ? this.readManifest(manifest) : null;
   }
 
   /** The newest intact checkpoint, read only (a savepoint's directory is not changed by starting from it). */
   async readLatest(): Promise<StoredCheckpoint | null> {
-    const manifest = await this.state.latestValidManifest((skipped) =>
-      this.logger.error({ checkpoint: skipped.id, reason: skipped.reason, err: skipped.error }, 'checkpoint unusable: falling back to the previous one'),
-    );
+    const manifest = await this.latestValid();
     return manifest ? this.readManifest(manifest) : null;
   }
 
@@ -94,6 +90,13 @@ export class DurableCheckpointStorage implements CheckpointStorage {
       sources: manifest.sources as Record<string, SourceSnapshot>,
       sinks: manifest.sinks as Record<string, CommitHandle[]>,
     };
+  }
+
+  /** The newest intact manifest; the ones skipped on the way are logged. */
+  private latestValid(): Promise<Manifest | undefined> {
+    return this.state.latestValidManifest((skipped) =>
+      this.logger.error({ checkpoint: skipped.id, reason: skipped.reason, err: skipped.error }, 'checkpoint unusable: falling back to the previous one'),
+    );
   }
 
   nextId(): number {

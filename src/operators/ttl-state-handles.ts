@@ -77,6 +77,11 @@ export abstract class TtlState<Stored, Item> {
     }
     return budget;
   }
+  /** Drops the current key's state (its queue items go stale and are skipped when due). */
+  clear(): void {
+    this.dirty?.add(this.scope.currentKey);
+    this.map.delete(this.scope.currentKey);
+  }
   /** A queue item came due: remove the cell if it expired, or queue it again at its expiry. */
   protected abstract due(item: Item, time: number, now: number): void;
   /** What a checkpoint stores for one key (the in-memory form is not plain data). */
@@ -128,10 +133,6 @@ export class TtlValueHandle extends TtlState<TtlValueCell, TtlValueCell> impleme
         this.heap.push(e, c);
       }
     }
-  }
-  clear(): void {
-    this.dirty?.add(this.scope.currentKey);
-    this.map.delete(this.scope.currentKey);
   }
   protected due(c: TtlValueCell, time: number, now: number): void {
     if (c.q !== time || this.map.get(c.k) !== c) return;
@@ -238,10 +239,6 @@ export class TtlMapHandle extends TtlState<TtlMapBox, TtlEntryCell> implements M
   get size(): number {
     const box = this.live();
     return box === undefined ? 0 : box.m.size;
-  }
-  clear(): void {
-    this.dirty?.add(this.scope.currentKey);
-    this.map.delete(this.scope.currentKey);
   }
   /** The current key's map with its expired entries dropped (one pass, only when one may have expired). */
   private live(): TtlMapBox | undefined {
@@ -363,10 +360,6 @@ export class TtlListHandle extends TtlState<TtlListBox, TtlListBox> implements L
       box.q = e;
       this.heap.push(e, box);
     }
-  }
-  clear(): void {
-    this.dirty?.add(this.scope.currentKey);
-    this.map.delete(this.scope.currentKey);
   }
   /** Drops the expired elements in place (order kept); the box, or undefined when none is left. */
   private purge(box: TtlListBox, now: number): TtlListBox | undefined {
