@@ -1,10 +1,16 @@
 import type { Logger } from 'pino';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { isMainThread, workerData } from 'node:worker_threads';
 import { CheckpointCoordinator, type CheckpointStats, type CheckpointStorage, type StoredCheckpoint } from './checkpoint/checkpoint-coordinator.js';
 import { DurableCheckpointStorage } from './checkpoint/durable-checkpoint-storage.js';
 import { isTransactional } from './sinks/transactional-sink.js';
 import { WeirError } from './errors.js';
+import type { Placement } from './graph/compile.js';
 import { Plan } from './graph/plan.js';
+import { checkParallelism, DEFAULT_MAX_PARALLELISM } from './parallel/key-groups.js';
+import { RemoteStage } from './parallel/remote-stage.js';
+import { planShape, splitPlan } from './parallel/split-plan.js';
 import { defaultLogger } from './observability/logger.js';
 import { MetricsRegistry, type MetricSample } from './observability/metrics.js';
 import { ProgressReporter } from './observability/progress-reporter.js';
@@ -45,6 +51,37 @@ export interface PipelineOptions {
    * checkpoints (state lives in memory and is gone with the process).
    */
   checkpoint?: CheckpointOptions;
+  /**
+   * How many worker threads run the keyed steps (default 1: everything on the calling thread). Each
+   * worker owns a range of key groups; the main thread runs the sources, the steps before the first
+   * keyed one and the sinks. A job restored from a checkpoint may use another parallelism: its state
+   * is redistributed by key group. Needs {@link PipelineOptions.workers}; records crossing threads
+   * must be structured-cloneable (plain data).
+   * @example new Pipeline({ name: 'clicks', parallelism: 4, workers: { module: import.meta.url, export: 'buildJob' } })
+   */
+  parallelism?: number;
+  /**
+   * Where worker threads get the same pipeline (with `parallelism > 1`): each imports `module` (a
+   * file URL or path, usually `import.meta.url`) and calls its function export `export` (default
+   * `'default'`) with `args`; the function must build and return this pipeline (same name, same
+   * steps), without running it or doing anything else (it runs once per thread).
+   */
+  workers?: WorkerOptions;
+  /**
+   * The number of key groups keyed state is split into (default 128): the most workers the job's
+   * state can ever be spread over. Fixed for the life of a job's checkpoints.
+   */
+  maxParallelism?: number;
+}
+
+/** Options of {@link PipelineOptions.workers}. */
+export interface WorkerOptions {
+  /** The module that builds the pipeline: a file URL (`import.meta.url`) or a path. */
+  module: string | URL;
+  /** The name of its function export that builds it (default `'default'`). */
+  export?: string;
+  /** What the function is called with in each worker (structured-cloned). */
+  args?: unknown;
 }
 
 /** Options of checkpointing ({@link PipelineOptions.checkpoint}). */
@@ -126,6 +163,10 @@ export class Pipeline {
     if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize > 0)) {
       throw new WeirError('WEIR_INVALID_ARGUMENT', `batchSize must be a positive integer, got ${options.batchSize}`);
     }
+    checkParallelism(options.parallelism ?? 1, options.maxParallelism ?? DEFAULT_MAX_PARALLELISM);
+    if ((options.parallelism ?? 1) > 1 && !options.workers?.module) {
+      throw new WeirError('WEIR_INVALID_ARGUMENT', "parallelism > 1 needs `workers: { module: import.meta.url, export: 'buildJob' }`: each worker thread builds the same pipeline with that function");
+    }
     this.name = options.name;
     this.options = Object.freeze({ ...options });
   }
@@ -156,6 +197,9 @@ export class Pipeline {
    * fired every window and the sinks are flushed; it rejects with a {@link WeirError} on failure.
    */
   run(): Promise<RunResult> {
+    if (!isMainThread && (workerData as { weir?: unknown } | null)?.weir !== undefined) {
+      throw new WeirError('WEIR_JOB_STATE', `run() called in a weir worker thread: the workers' build function must only build pipeline ${this.name}, not run it`);
+    }
     if (this.running) throw new WeirError('WEIR_JOB_STATE', `pipeline ${this.name} is already running or has run`);
     this.running = this.execute();
     return this.running;
@@ -183,7 +227,7 @@ export class Pipeline {
     const kind = this.storeKind();
     const logger = this.job!.env.logger.child({ component: 'savepoint' });
     const id = await coordinator.savepoint(async (cp) => {
-      const target = await DurableCheckpointStorage.open(dir, kind, { logger });
+      const target = await DurableCheckpointStorage.open(dir, kind, { maxParallelism: this.maxParallelism(), logger });
       try {
         if (target.nextId() !== 1) throw new WeirError('WEIR_INVALID_ARGUMENT', `savepoint: ${dir} already holds checkpoints; give an empty directory`);
         await target.writeFull(cp);
@@ -196,7 +240,7 @@ export class Pipeline {
   }
 
   private async readSavepoint(dir: string, kind: 'classic-level' | 'rocksdb', logger: Logger): Promise<StoredCheckpoint> {
-    const sp = await DurableCheckpointStorage.open(dir, kind, { logger });
+    const sp = await DurableCheckpointStorage.open(dir, kind, { maxParallelism: this.maxParallelism(), logger });
     try {
       const cp = await sp.readLatest();
       if (!cp) throw new WeirError('WEIR_INVALID_ARGUMENT', `fromSavepoint: ${dir} holds no usable savepoint`);
@@ -222,9 +266,22 @@ export class Pipeline {
   }
 
   /** @internal Builds the job (the test driver uses this too). */
-  createJob(overrides: { clock?: Clock; logger?: Logger; allowDangling?: boolean; checkpointing?: boolean } = {}): Job {
+  createJob(
+    overrides: {
+      clock?: Clock;
+      logger?: Logger;
+      allowDangling?: boolean;
+      checkpointing?: boolean;
+      placement?: Placement;
+      remote?: RemoteStage;
+      afterProcessingTime?: () => void;
+      /** In a worker thread: its index (for the logs). */
+      worker?: number;
+    } = {},
+  ): Job {
     this.plan.seal();
-    const logger = overrides.logger ?? this.options.logger ?? defaultLogger(this.name);
+    const base = overrides.logger ?? this.options.logger ?? defaultLogger(this.name);
+    const logger = overrides.worker === undefined ? base : base.child({ worker: overrides.worker });
     return new Job(this.plan, {
       name: this.name,
       logger,
@@ -234,7 +291,37 @@ export class Pipeline {
       batchSize: this.options.batchSize ?? 1024,
       allowDangling: overrides.allowDangling,
       checkpointing: overrides.checkpointing,
+      placement: overrides.placement,
+      remote: overrides.remote,
+      afterProcessingTime: overrides.afterProcessingTime,
     });
+  }
+
+  /** With `parallelism > 1`: the job's main-thread part, wired to its workers (started by `open()`). */
+  private createParallelJob(checkpointing: boolean): Job {
+    this.plan.seal();
+    const remote = splitPlan(this.plan);
+    const w = this.options.workers!;
+    const module = w.module instanceof URL ? w.module.href : w.module.startsWith('file:') ? w.module : pathToFileURL(path.resolve(w.module)).href;
+    const stage = new RemoteStage(
+      {
+        weir: 1,
+        module,
+        export: w.export ?? 'default',
+        args: w.args,
+        job: this.name,
+        parallelism: this.options.parallelism!,
+        maxParallelism: this.maxParallelism(),
+        shape: planShape(this.plan),
+        checkpointing,
+      },
+      this.plan.nodes.filter((n) => remote.has(n.id)).map((n) => n.name),
+    );
+    return this.createJob({ checkpointing, remote: stage, placement: { role: 'main', remote, exchange: (node, port) => stage.exchange(node, port) } });
+  }
+
+  private maxParallelism(): number {
+    return this.options.maxParallelism ?? DEFAULT_MAX_PARALLELISM;
   }
 
   /** The LSM store checkpoints and savepoints go to. */
@@ -248,7 +335,8 @@ export class Pipeline {
 
   private async execute(): Promise<RunResult> {
     const checkpoint = this.options.checkpoint;
-    const job = (this.job = this.createJob({ checkpointing: checkpoint !== undefined }));
+    const checkpointing = checkpoint !== undefined;
+    const job = (this.job = (this.options.parallelism ?? 1) > 1 ? this.createParallelJob(checkpointing) : this.createJob({ checkpointing }));
     if (!checkpoint) {
       const eo = job.compiled.sinks.find((s) => isTransactional(s.sink));
       if (eo) throw new WeirError('WEIR_INVALID_PLAN', `${eo.name} is exactly-once: it commits at checkpoints, so the pipeline needs \`checkpoint\``, { step: eo.name });
@@ -264,7 +352,7 @@ export class Pipeline {
           if (!checkpoint.storage) {
             const kind = this.storeKind();
             const dir = checkpoint.dir ?? path.join('.weir', this.name);
-            ownStorage = await DurableCheckpointStorage.open(dir, kind, { retain: checkpoint.retain, logger });
+            ownStorage = await DurableCheckpointStorage.open(dir, kind, { retain: checkpoint.retain, maxParallelism: this.maxParallelism(), logger });
           }
           const storage = checkpoint.storage ?? ownStorage!;
           const interval = toMillis(checkpoint.interval ?? checkpoint.intervalMs ?? 1000, 'checkpoint.interval');

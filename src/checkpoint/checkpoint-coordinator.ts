@@ -155,9 +155,12 @@ export class CheckpointCoordinator {
     const id = this.nextId++;
     const started = performance.now();
     try {
-      // Synchronous part: between two batches, nothing in flight.
-      const delta = this.job.snapshot(id);
+      // Between two batches, nothing in flight. With worker threads the sources wait meanwhile and
+      // the workers' output after their snapshot is held back until the pre-commits are queued.
+      const snap = this.job.snapshot(id);
+      const delta = snap instanceof Promise ? await snap : snap;
       const pending = this.sinks.map(({ node, sink }) => node.after(() => sink.preCommit(id)));
+      this.job.snapshotTaken();
       // Asynchronous part: processing goes on meanwhile.
       const handles = await Promise.all(pending);
       const bySink: Record<string, CommitHandle[]> = {};

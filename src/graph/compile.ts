@@ -27,7 +27,29 @@ export interface CompileEnv {
   onSinkPending(node: SinkNode): void;
   /** Accept streams that end nowhere (test drivers running part of a job). */
   readonly allowDangling?: boolean;
+  /** With `parallelism > 1`: which part of the plan this thread runs (absent: all of it). */
+  readonly placement?: Placement;
 }
+
+/**
+ * How a plan is split between the main thread and its worker threads (`parallelism > 1`): the keyed
+ * operators and everything after them up to the sinks (`remote`) run in every worker, each on its key
+ * groups; sources, the stateless steps before the first keyed operator, and the sinks run on the main
+ * thread. Both sides compile the same plan, so step and sink names match.
+ */
+export type Placement =
+  | {
+      readonly role: 'main';
+      readonly remote: ReadonlySet<number>;
+      /** Where a local stream going into remote node `node` (at input `port`) is sent: an exchange. */
+      exchange(node: PlanNode, port: number): Receiver;
+    }
+  | {
+      readonly role: 'worker';
+      readonly remote: ReadonlySet<number>;
+      /** What stands in for the sink named `name` in a worker: it forwards to the main thread. */
+      forward(name: string): Sink<unknown>;
+    };
 
 /** A source plan node with its runtime head. */
 export interface CompiledSource {
@@ -61,10 +83,12 @@ export function compile(plan: Plan, env: CompileEnv): CompiledJob {
   const byName = new Map<string, RuntimeNode | SinkNode | SourceNode<unknown>>();
   const upstreamSources = nodes.map(() => new Set<number>());
 
+  const placement = env.placement;
   const sinkNodeOf = (sink: Sink<unknown>, name: string): SinkNode => {
     let s = sinkNodes.get(sink);
     if (!s) {
-      s = new SinkNode(name, sink, env.metrics.counter('weir_records_in_total', { step: name }), env.onSinkPending);
+      const target = placement?.role === 'worker' ? placement.forward(name) : sink;
+      s = new SinkNode(name, target, env.metrics.counter('weir_records_in_total', { step: name }), env.onSinkPending);
       sinkNodes.set(sink, s);
     }
     return s;
@@ -87,6 +111,20 @@ export function compile(plan: Plan, env: CompileEnv): CompiledJob {
     outputs[node.id] = out;
     const recordsIn = env.metrics.counter('weir_records_in_total', { step: node.name });
 
+    // Not run on this thread (another one runs it): only its sinks are registered, so that both
+    // sides name every sink alike.
+    const elsewhere = placement !== undefined && node.kind !== 'sink' && placement.remote.has(node.id) === (placement.role === 'main');
+    if (elsewhere) {
+      errorHandlerOf(node);
+      if (node.kind === 'window' && node.lateOutput) sinkNodeOf(node.lateOutput, `late:${node.name}`);
+      if (placement.role === 'main') {
+        node.inputs.forEach((input, port) => {
+          if (!placement.remote.has(input)) outputs[input].connect(placement.exchange(node, port), port);
+        });
+      }
+      continue;
+    }
+
     if (node.kind === 'source') {
       const generator = node.watermarks.create();
       const sn = new SourceNode<unknown>(node.name, node.timestamp, generator, out, errorHandlerOf(node), env.clock, recordsIn);
@@ -107,6 +145,7 @@ export function compile(plan: Plan, env: CompileEnv): CompiledJob {
       byName.set(node.name, rn);
     }
     receivers[node.id] = receiver;
+    // A worker's inputs from the main thread arrive as messages (the worker task feeds them in).
     node.inputs.forEach((input, port) => outputs[input].connect(receiver, port));
   }
   return { sources, operators, sinks: [...sinkNodes.values()], byName };

@@ -4,7 +4,9 @@ import type { CheckpointCoordinator } from '../checkpoint/checkpoint-coordinator
 import { SNAPSHOT_FORMAT, SnapshotWriter, type CheckpointDelta, type OperatorSnapshot, type RestoredCheckpoint, type SourceSnapshot } from '../checkpoint/snapshot.js';
 import { WeirError, messageOf } from '../errors.js';
 import { compile, type CompiledJob, type CompiledSource } from '../graph/compile.js';
+import type { Placement } from '../graph/compile.js';
 import type { Plan } from '../graph/plan.js';
+import type { RemoteStage } from '../parallel/remote-stage.js';
 import type { MetricsRegistry } from '../observability/metrics.js';
 import type { StateBackend } from '../state/state-backend.js';
 import type { Clock } from '../time/clock.js';
@@ -26,6 +28,12 @@ export interface JobEnv {
   readonly allowDangling?: boolean;
   /** Whether checkpoints are taken (operators then track their changes). */
   readonly checkpointing?: boolean;
+  /** With `parallelism > 1`: the part of the plan this thread runs. */
+  readonly placement?: Placement;
+  /** On the main thread of a job with `parallelism > 1`: its workers. */
+  readonly remote?: RemoteStage;
+  /** In a worker: called after processing-time timers fired (their output goes to the main thread). */
+  readonly afterProcessingTime?: () => void;
 }
 
 /** How a run ended. */
@@ -62,6 +70,8 @@ export class Job {
    * these, not the source's position at that moment: a poll in flight may have read further.
    */
   private readonly positions = new Map<CompiledSource['node'], unknown>();
+  /** The worker threads running the keyed part of the job (`parallelism > 1`), or null. */
+  private readonly remote: RemoteStage | null;
 
   constructor(plan: Plan, readonly env: JobEnv) {
     this.compiled = compile(plan, {
@@ -72,6 +82,14 @@ export class Job {
       processingTime: (node) => this.processingTimeFor(node),
       onSinkPending: (node) => this.pendingSinks.add(node),
       allowDangling: env.allowDangling,
+      placement: env.placement,
+    });
+    this.remote = env.remote ?? null;
+    this.remote?.bind({
+      sinks: new Map(this.compiled.sinks.map((s) => [s.name, s])),
+      metrics: env.metrics,
+      logger: env.logger,
+      fail: (e) => this.fail(e),
     });
   }
 
@@ -110,6 +128,7 @@ export class Job {
         throw new WeirError('WEIR_SOURCE_FAILED', `open failed: ${messageOf(e)}`, { step: node.name, cause: e });
       }
     }
+    await this.remote?.start();
   }
 
   /** Runs until every source ends (or `stop()`); then closes everything. Rejects with the first failure. */
@@ -126,6 +145,7 @@ export class Job {
       if (this.failure) throw this.failure;
       if (!this.stopping) {
         for (const n of this.compiled.operators) await n.operator.close?.();
+        await this.remote?.end();
         await this.settleSinks();
       }
       // The last checkpoint: at the end of input it commits the last results; on a stop it keeps
@@ -148,9 +168,23 @@ export class Job {
   /**
    * Takes checkpoint `id` between two batches (call it only there: nothing may be in flight through
    * the operators, which holds between source polls): the keyed state each operator changed since its
-   * last snapshot, operator and source watermarks, and where each source is.
+   * last snapshot, operator and source watermarks, and where each source is. With worker threads the
+   * sources pause and the result is a promise of every worker's part too; once the sinks' pre-commits
+   * are queued, call {@link snapshotTaken}.
    */
-  snapshot(id: number): CheckpointDelta {
+  snapshot(id: number): CheckpointDelta | Promise<CheckpointDelta> {
+    const local = this.snapshotLocal(id);
+    if (!this.remote) return local;
+    return this.remote.snapshot(id).then((remote) => ({ ...local, operators: { ...local.operators, ...remote } }));
+  }
+
+  /** After a checkpoint's pre-commits are queued: the workers' later output and the sources go on. */
+  snapshotTaken(): void {
+    this.remote?.release();
+  }
+
+  /** This thread's part of checkpoint `id` (see {@link snapshot}). */
+  snapshotLocal(id: number): CheckpointDelta {
     const operators: Record<string, OperatorSnapshot> = {};
     for (const n of this.compiled.operators) {
       const w = new SnapshotWriter();
@@ -187,6 +221,7 @@ export class Job {
       await plan.source.seek(s.position);
       node.restoreWatermark(s.watermark);
     }
+    await this.remote?.restore(cp);
   }
 
   /** Closes sources and sinks after `open()` failed part-way (their own errors are logged, not thrown). */
@@ -234,8 +269,13 @@ export class Job {
         await sleep(EMPTY_POLL_BACKOFF_MS);
         continue;
       }
+      // A checkpoint collecting the workers' snapshots: this batch belongs after it.
+      if (this.remote?.gate) await this.remote.gate;
+      if (this.stopping || this.failure !== null) return;
       this.guard(() => node.push(batch));
       if (this.coordinator) this.positions.set(node, source.savePosition?.());
+      const pressure = this.remote?.backpressure();
+      if (pressure) await pressure;
       if (this.pendingSinks.size > 0) {
         try {
           await this.settleSinks();
@@ -315,6 +355,7 @@ export class Job {
 
   private async closeAll(): Promise<void> {
     const errors: unknown[] = [];
+    await this.remote?.close();
     for (const { plan } of this.compiled.sources) {
       try {
         await plan.source.close?.();
@@ -364,6 +405,7 @@ export class Job {
       this.procTimeoutAt = Infinity;
       if (this.stopping || this.failure !== null) return;
       this.guard(() => this.fireProcessingTimers(this.env.clock.now()));
+      this.env.afterProcessingTime?.();
       this.scheduleProcessingTimer();
     }, Math.min(delay, 2 ** 31 - 1));
     this.procTimeout.unref();

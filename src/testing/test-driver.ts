@@ -144,7 +144,7 @@ export class TestDriver {
    * `TestDriver.create(p2, { restoreFrom })`: the restarted job must go on as if nothing happened.
    */
   checkpoint(): TestCheckpoint {
-    const delta = this.job.snapshot(this.nextCheckpointId++);
+    const delta = this.job.snapshotLocal(this.nextCheckpointId++);
     this.store.write(delta);
     return this.store.latest()!;
   }
