@@ -48,14 +48,18 @@ function runOnce(cfg: CrashJobConfig, kill?: { afterPolls: number; extraMs: numb
   });
 }
 
-/** Kills and restarts the job at random moments until it finishes by itself; returns how many kills landed. */
-async function runWithCrashes(cfg: CrashJobConfig, seed: number): Promise<number> {
+/**
+ * Kills and restarts the job at random moments until it finishes by itself; returns how many kills
+ * landed. With `parallelisms`, run k uses the k-th (cyclically): a restart at another parallelism.
+ */
+async function runWithCrashes(cfg: CrashJobConfig, seed: number, parallelisms?: readonly number[]): Promise<number> {
   const rng = new Random(seed);
   let kills = 0;
   for (let attempt = 0; attempt < 40; attempt++) {
     // Four kills at random moments (the whole run polls ~230 times), then let it run to the end.
     const kill = kills < 4 ? { afterPolls: 3 + rng.int(40), extraMs: rng.int(15) } : undefined;
-    const r = await runOnce(cfg, kill);
+    const run = parallelisms ? { ...cfg, parallelism: parallelisms[attempt % parallelisms.length] } : cfg;
+    const r = await runOnce(run, kill);
     if (r.signal === 'SIGKILL') {
       kills++;
       continue;
@@ -89,6 +93,11 @@ for (const state of ['classic-level', 'rocksdb'] as const) {
       const kills = await runWithCrashes(crashed, 7);
       assert.equal(kills, 4, 'four kills landed mid-run');
       assert.deepEqual(await jsonlRows(crashed.target), expected);
+      if (state !== 'classic-level') return;
+      // The same job with its window in worker threads, restarted at another parallelism each time.
+      const rescaled: CrashJobConfig = { ...clean, dir: path.join(dir, 'rescale-ckpt'), target: path.join(dir, 'rescale.jsonl') };
+      assert.equal(await runWithCrashes(rescaled, 23, [2, 3, 1, 4]), 4, 'four kills landed mid-run');
+      assert.deepEqual(await jsonlRows(rescaled.target), expected);
     });
 
     it('postgres exactly-once: killed with SIGKILL several times, the table equals a failure-free run', async (t) => {
