@@ -2,6 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import os from 'node:os';
 import path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import { Pipeline, type PipelineOptions, type Sink, type Source } from '../../src/index.js';
 import { silentLogger } from '../../src/observability/logger.js';
@@ -128,7 +130,7 @@ export interface ScenarioSpec {
    * per run (warm-up included). With `checkpoint` and no `dir`, each run gets a fresh directory under
    * the OS temp dir, deleted after the run; the harness then reports {@link CheckpointFigures}.
    */
-  options?(args: Readonly<Record<string, string>>): Pick<PipelineOptions, 'state' | 'checkpoint'>;
+  options?(args: Readonly<Record<string, string>>): Pick<PipelineOptions, 'state' | 'checkpoint' | 'parallelism'>;
   /**
    * After the measured run (not the warm-up), before its checkpoint directory is deleted: more
    * measurements, e.g. a recovery from that directory. Its `extra`, `checks` and `notes` go into the result.
@@ -291,7 +293,12 @@ async function runOnce(spec: ScenarioSpec, events: number, args: Record<string, 
     },
   };
   let timed: TimedSource<unknown> | undefined;
-  const options = spec.options?.(args) ?? {};
+  const options: Partial<PipelineOptions> = { ...(spec.options?.(args) ?? {}) };
+  if ((options.parallelism ?? 1) > 1) {
+    // Worker threads build the same pipeline: they import the scenario's file again (see buildScenarioInWorker).
+    const workerArgs: WorkerBuildArgs = { module: pathToFileURL(process.argv[1]).href, events, args };
+    Object.assign(options, { workers: { module: import.meta.url, export: 'buildScenarioInWorker', args: workerArgs } });
+  }
   let checkpoint = options.checkpoint;
   let ownDir: string | undefined;
   if (checkpoint && checkpoint.dir === undefined && checkpoint.storage === undefined) {
@@ -342,7 +349,37 @@ async function runOnce(spec: ScenarioSpec, events: number, args: Record<string, 
  * measured run. Environment: `WEIR_BENCH_QUICK=1` (tiny event counts, no warm-up),
  * `WEIR_BENCH_EVENTS=n` (override the count). `--variants` prints the variants instead.
  */
+/** The scenario a worker thread's import of a scenario file registered (see {@link buildScenarioInWorker}). */
+let registered: ScenarioSpec | null = null;
+
+/** What a worker thread of a scenario run with `parallelism > 1` is started with. */
+interface WorkerBuildArgs {
+  readonly module: string;
+  readonly events: number;
+  readonly args: Record<string, string>;
+}
+
+/**
+ * In a worker thread of a scenario run with `parallelism > 1`: imports the scenario's file (whose
+ * `runScenario` call then only registers the spec) and builds the same pipeline.
+ */
+export async function buildScenarioInWorker(a: WorkerBuildArgs): Promise<Pipeline> {
+  await import(a.module);
+  const spec = registered;
+  if (!spec) throw new Error(`${a.module} did not call runScenario`);
+  const options = spec.options?.(a.args) ?? {};
+  const workers = { module: import.meta.url, export: 'buildScenarioInWorker', args: a };
+  const p = new Pipeline({ name: spec.name, logger: silentLogger(), batchSize: BATCH_SIZE, ...options, workers });
+  const sink: Sink<unknown> = { name: 'count', write() {} };
+  spec.build(p, { events: a.events, args: a.args, sink, wrap: (source) => source });
+  return p;
+}
+
 export async function runScenario(spec: ScenarioSpec): Promise<void> {
+  if (!isMainThread) {
+    registered = spec;
+    return;
+  }
   if (process.argv.includes('--variants')) {
     process.stdout.write(`${JSON.stringify(spec.variants ?? [{}])}\n`);
     return;

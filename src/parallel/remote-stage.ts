@@ -12,7 +12,7 @@ import type { FromWorker, SinkBatch, ToWorker, WorkerData } from './messages.js'
 import { fromWire } from './wire-error.js';
 
 /** Batches sent to one worker and not yet answered, beyond which the sources wait (flow control). */
-const MAX_IN_FLIGHT = 8;
+const MAX_IN_FLIGHT = 32;
 
 /** What the main thread knows of one worker. */
 interface WorkerSlot {
