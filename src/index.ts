@@ -3,7 +3,7 @@
  * @example
  * import { Pipeline, sources, sinks, windows, agg, watermarks } from 'weir';
  */
-export { Pipeline, type PipelineOptions, type SourceOptions, type RunResult, type CheckpointOptions, type WorkerOptions } from './pipeline.js';
+export { Pipeline, type PipelineOptions, type SourceOptions, type RunResult, type CheckpointOptions, type WorkerOptions, type StateStoreOptions, type StateBackendKind } from './pipeline.js';
 export type { CheckpointStorage, StoredCheckpoint, CheckpointStats } from './checkpoint/checkpoint-coordinator.js';
 export { MemoryCheckpointStorage } from './checkpoint/memory-checkpoint-store.js';
 export { Stream, KeyedStream, WindowedStream, type StepOptions, type KeyValue } from './stream.js';

@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isMainThread, workerData } from 'node:worker_threads';
@@ -31,9 +33,11 @@ export interface PipelineOptions {
   /**
    * Where checkpoints keep the job's state: `'classic-level'` (LevelDB, the default with `checkpoint`)
    * or `'rocksdb'` (needs the optional @nxtedition/rocksdb). Operators work on an in-memory write-back
-   * cache either way; `'memory'` means no durable store (no checkpoints).
+   * cache either way; `'memory'` means no durable store (no checkpoints). The object form also sets a
+   * memory budget for keyed state, see {@link StateStoreOptions}.
+   * @example state: { backend: 'rocksdb', cacheBytes: 256 * 1024 * 1024 }
    */
-  state?: 'memory' | 'classic-level' | 'rocksdb';
+  state?: StateBackendKind | StateStoreOptions;
   /** Records per source poll (default 1024). Bigger batches: more throughput, more latency. */
   batchSize?: number;
   /** A pino logger (default: pino at `WEIR_LOG_LEVEL` or `info`, on stderr). */
@@ -82,6 +86,26 @@ export interface WorkerOptions {
   export?: string;
   /** What the function is called with in each worker (structured-cloned). */
   args?: unknown;
+}
+
+/** A state store: LevelDB (classic-level), RocksDB, or none. */
+export type StateBackendKind = 'memory' | 'classic-level' | 'rocksdb';
+
+/** The object form of {@link PipelineOptions.state}. */
+export interface StateStoreOptions {
+  /** The store (default `'classic-level'`). */
+  backend?: StateBackendKind;
+  /**
+   * About how many bytes of keyed `process` state each operator (per worker thread) keeps in memory.
+   * Beyond it, the least recently used keys are written to a spill store (of `backend`'s kind; LevelDB
+   * when `backend` is `'memory'` is not allowed) and read back, one batched read per input batch, when
+   * records for them come again. Checkpoints still hold every key. Without it, all state stays in
+   * memory. Keys with pending timers and states with a TTL always stay in memory. The estimate is
+   * based on the encoded size of values (×2, plus ~160 bytes per key).
+   */
+  cacheBytes?: number;
+  /** Where spill stores go (default: a directory under the OS temp dir, removed when the job ends). */
+  spillDir?: string;
 }
 
 /** Options of checkpointing ({@link PipelineOptions.checkpoint}). */
@@ -154,11 +178,19 @@ export class Pipeline {
     if (!options || typeof options.name !== 'string' || options.name === '') {
       throw new WeirError('WEIR_INVALID_ARGUMENT', 'Pipeline needs a name: new Pipeline({ name: "my-job" })');
     }
-    if (options.state !== undefined && !['memory', 'classic-level', 'rocksdb'].includes(options.state)) {
-      throw new WeirError('WEIR_INVALID_ARGUMENT', `state ${JSON.stringify(options.state)}: use 'memory', 'classic-level' or 'rocksdb'`);
+    const backend = backendOf(options.state);
+    if (backend !== undefined && !['memory', 'classic-level', 'rocksdb'].includes(backend)) {
+      throw new WeirError('WEIR_INVALID_ARGUMENT', `state ${JSON.stringify(backend)}: use 'memory', 'classic-level' or 'rocksdb'`);
     }
-    if (options.checkpoint && options.state === 'memory' && !options.checkpoint.storage) {
+    if (options.checkpoint && backend === 'memory' && !options.checkpoint.storage) {
       throw new WeirError('WEIR_INVALID_ARGUMENT', "checkpoints need a durable state store: state 'classic-level' (the default) or 'rocksdb', not 'memory'");
+    }
+    const cacheBytes = typeof options.state === 'object' ? options.state.cacheBytes : undefined;
+    if (cacheBytes !== undefined && !(Number.isFinite(cacheBytes) && cacheBytes > 0)) {
+      throw new WeirError('WEIR_INVALID_ARGUMENT', `state.cacheBytes must be a positive number of bytes, got ${cacheBytes}`);
+    }
+    if (cacheBytes !== undefined && backend === 'memory') {
+      throw new WeirError('WEIR_INVALID_ARGUMENT', "state.cacheBytes spills keyed state to a store: use backend 'classic-level' (the default) or 'rocksdb', not 'memory'");
     }
     if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize > 0)) {
       throw new WeirError('WEIR_INVALID_ARGUMENT', `batchSize must be a positive integer, got ${options.batchSize}`);
@@ -287,7 +319,7 @@ export class Pipeline {
       logger,
       clock: overrides.clock ?? this.options.clock ?? systemClock,
       metrics: this.registry,
-      state: this.stateBackend(),
+      state: this.stateBackend(overrides.worker),
       batchSize: this.options.batchSize ?? 1024,
       allowDangling: overrides.allowDangling,
       checkpointing: overrides.checkpointing,
@@ -326,11 +358,34 @@ export class Pipeline {
 
   /** The LSM store checkpoints and savepoints go to. */
   private storeKind(): 'classic-level' | 'rocksdb' {
-    return this.options.state === 'rocksdb' ? 'rocksdb' : 'classic-level';
+    return backendOf(this.options.state) === 'rocksdb' ? 'rocksdb' : 'classic-level';
   }
 
-  private stateBackend(): StateBackend {
-    return new MemoryStateBackend();
+  private stateBackend(worker: number | undefined): StateBackend {
+    const st = this.options.state;
+    const base = this.spillBase();
+    if (typeof st !== 'object' || st.cacheBytes === undefined || base === undefined) return new MemoryStateBackend();
+    return new MemoryStateBackend({ cacheBytes: st.cacheBytes, dir: path.join(base, worker === undefined ? 'main' : `worker-${worker}`), kind: this.storeKind() });
+  }
+
+  /** Where this job's spill stores go (`state: { cacheBytes }`), or undefined without a budget. */
+  private spillBase(): string | undefined {
+    const st = this.options.state;
+    if (typeof st !== 'object' || st.cacheBytes === undefined) return undefined;
+    return st.spillDir ?? path.join(os.tmpdir(), `weir-spill-${this.name.replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}`);
+  }
+
+  /** At the end: removes the spill stores' directories (the whole default one; a given `spillDir` itself stays). */
+  private async removeSpillDirs(): Promise<void> {
+    const base = this.spillBase();
+    if (base === undefined) return;
+    const st = this.options.state as StateStoreOptions;
+    if (st.spillDir === undefined) {
+      await rm(base, { recursive: true, force: true });
+      return;
+    }
+    const threads = ['main', ...Array.from({ length: this.options.parallelism ?? 1 }, (_, i) => `worker-${i}`)];
+    for (const t of threads) await rm(path.join(base, t), { recursive: true, force: true });
   }
 
   private async execute(): Promise<RunResult> {
@@ -376,6 +431,7 @@ export class Pipeline {
     } finally {
       progress?.stop();
       await ownStorage?.close();
+      await this.removeSpillDirs();
     }
   }
 
@@ -386,4 +442,9 @@ export class Pipeline {
     const write = p === true || !p.write ? (line: string) => process.stderr.write(`${line}\n`) : p.write;
     return new ProgressReporter(this.name, job, this.registry, interval, write);
   }
+}
+
+/** The store named by a `state` option, in either form. */
+function backendOf(state: PipelineOptions['state']): StateBackendKind | undefined {
+  return typeof state === 'object' && state !== null ? (state.backend ?? 'classic-level') : state;
 }

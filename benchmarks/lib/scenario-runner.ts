@@ -335,7 +335,7 @@ async function runOnce(spec: ScenarioSpec, events: number, args: Record<string, 
     const recordsOut: Record<string, number> = {};
     for (const m of run.metrics) if (m.name === 'weir_records_out_total' && m.labels.step !== undefined) recordsOut[m.labels.step] = m.value;
     const dir = checkpoint?.dir;
-    const checkpoints = checkpoint && dir !== undefined && log ? checkpointFigures(options.state ?? 'classic-level', run.metrics, log.lines, dir, io0) : undefined;
+    const checkpoints = checkpoint && dir !== undefined && log ? checkpointFigures(typeof options.state === 'object' ? (options.state.backend ?? 'classic-level') : (options.state ?? 'classic-level'), run.metrics, log.lines, dir, io0) : undefined;
     const after = measured && spec.after ? await spec.after({ args, events, quick: measured.quick, dir, checkpoints, runEndedAt: t1 }) : undefined;
     return { timed, outputs, wallMs: t1 - t0, end: t1, cpuMs: (cpu.user + cpu.system) / 1000, gcMs, recordsOut, checkpoints, after };
   } finally {

@@ -39,6 +39,11 @@ export class SnapshotWriter {
     this.changes.push({ table, ns, key, value: encodeValue(value) });
   }
 
+  /** A value encoded already (by {@link encodeValue}): a changed key that was spilled out of memory. */
+  putEncoded(table: string, ns: number, key: unknown, encoded: string): void {
+    this.changes.push({ table, ns, key, value: encoded });
+  }
+
   delete(table: string, ns: number, key: unknown): void {
     this.changes.push({ table, ns, key, value: undefined });
   }

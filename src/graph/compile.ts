@@ -25,6 +25,8 @@ export interface CompileEnv {
   processingTime(node: RuntimeNode): ProcessingTimeService;
   /** A sink node started an async write. */
   onSinkPending(node: SinkNode): void;
+  /** An operator node queued input while its state is read back (see `Operator.prefetch`). */
+  onNodePending?(node: RuntimeNode): void;
   /** Accept streams that end nowhere (test drivers running part of a job). */
   readonly allowDangling?: boolean;
   /** With `parallelism > 1`: which part of the plan this thread runs (absent: all of it). */
@@ -139,7 +141,7 @@ export function compile(plan: Plan, env: CompileEnv): CompiledJob {
       receiver = sn;
       byName.set(node.name, sn);
     } else {
-      const rn = new RuntimeNode(node.name, operatorOf(node, env, sinkNodeOf), node.inputs.length, out, recordsIn, errorHandlerOf(node));
+      const rn = new RuntimeNode(node.name, operatorOf(node, env, sinkNodeOf), node.inputs.length, out, recordsIn, errorHandlerOf(node), env.onNodePending);
       operators.push(rn);
       receiver = rn;
       byName.set(node.name, rn);

@@ -16,7 +16,9 @@ export interface MetricSample {
  * The job's counters. Operators bump plain number fields (no call per record); a snapshot reads them.
  *
  * Names used by weir: `weir_records_in_total{step}`, `weir_records_out_total{step}`,
- * `weir_late_records_total{step,outcome=dropped|side_output|updated}`, `weir_dead_letters_total{step}`.
+ * `weir_late_records_total{step,outcome=dropped|side_output|updated}`, `weir_dead_letters_total{step}`;
+ * with `state: { cacheBytes }`, `weir_state_evicted_total{step}` and `weir_state_loaded_total{step}`
+ * (keys written out of memory, and read back).
  *
  * @example
  * const late = p.metrics().find(m => m.name === 'weir_late_records_total' && m.labels.outcome === 'dropped');

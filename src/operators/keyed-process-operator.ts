@@ -2,6 +2,8 @@ import type { SnapshotWriter, StateEntry } from '../checkpoint/snapshot.js';
 import { WeirError, preview } from '../errors.js';
 import type { ErrorHandler } from '../runtime/error-handler.js';
 import type { Emitter, Operator, OperatorContext, ProcessingTimeService } from '../runtime/operator.js';
+import path from 'node:path';
+import { SpillCache } from '../state/spill-cache.js';
 import type { StateBackend } from '../state/state-backend.js';
 import type { Collector, KeyedContext, KeyedProcessFunction, StateDecl, StateSpec, TimerService } from './keyed-process-function.js';
 import { KeyedTimers } from './keyed-timers.js';
@@ -60,6 +62,11 @@ export class KeyedProcessOperator implements Operator<unknown, unknown>, TtlScop
   private ttlRequestedAt = Infinity;
   /** Entries of another format (a state whose TTL changed between runs) to delete at the next snapshot. */
   private readonly staleEntries: { table: string; key: unknown }[] = [];
+  /** With `state: { cacheBytes }`: the cache of the states without a TTL (TTL states stay in memory). */
+  private spill: SpillCache | null = null;
+  /** The spilled tables, in the cache's order. */
+  private spillSlots: StateSlot[] = [];
+  private batchKeys: unknown[] = [];
 
   constructor(
     private readonly fn: KeyedProcessFunction<unknown, unknown, unknown, StateSpec>,
@@ -71,7 +78,7 @@ export class KeyedProcessOperator implements Operator<unknown, unknown>, TtlScop
     return this.currentKey;
   }
 
-  open(ctx: OperatorContext<unknown>): void {
+  async open(ctx: OperatorContext<unknown>): Promise<void> {
     this.out = ctx.output;
     this.errors = ctx.errors;
     this.processing = ctx.processingTime;
@@ -110,6 +117,42 @@ export class KeyedProcessOperator implements Operator<unknown, unknown>, TtlScop
     }
     this.state = handles as KeyedContext<unknown, StateSpec>['state'];
     if (this.procTtl) this.procNow = this.processing.now();
+    const spill = this.backend.spill;
+    this.spillSlots = [...this.tables.values()].filter((slot) => slot.ttl === null);
+    if (spill && this.spillSlots.length > 0) {
+      const dir = path.join(spill.dir, ctx.name.replace(/[^A-Za-z0-9_.-]/g, '_'));
+      const tables = this.spillSlots.map((slot) => ({ table: slot.table, map: slot.map, dirty: slot.dirty }));
+      const pinned = (key: unknown): boolean => this.eventTimers.byKey.has(key) || this.procTimers.byKey.has(key);
+      const counters = {
+        evicted: ctx.metrics.counter('weir_state_evicted_total', { step: ctx.name }),
+        loaded: ctx.metrics.counter('weir_state_loaded_total', { step: ctx.name }),
+      };
+      this.spill = await SpillCache.open({ cacheBytes: spill.cacheBytes, dir, kind: spill.kind }, tables, pinned, ctx.logger, counters);
+    }
+  }
+
+  /** With a cache budget: reads the batch's spilled keys back (one read for the batch); null when none is spilled. */
+  prefetch(items: readonly unknown[]): Promise<void> | null {
+    const spill = this.spill;
+    if (spill === null) return null;
+    const keys = this.batchKeys;
+    keys.length = 0;
+    for (let i = 0; i < items.length; i++) {
+      let k: unknown;
+      try {
+        k = this.keyFn(items[i]);
+      } catch {
+        continue; // processBatch reports it
+      }
+      if (k !== undefined && k !== null && k === k) keys.push(k);
+    }
+    return spill.prefetch(keys);
+  }
+
+  /** The spill cache's figures (tests, logs), or null without a budget. */
+  get spillStats(): { residentKeys: number; residentBytes: number; evictions: number; loads: number; reads: number } | null {
+    const s = this.spill;
+    return s === null ? null : { residentKeys: s.residentKeys, residentBytes: s.residentBytes, ...s.stats };
   }
 
   processBatch(items: readonly unknown[], ts: readonly number[]): void {
@@ -141,6 +184,7 @@ export class KeyedProcessOperator implements Operator<unknown, unknown>, TtlScop
       }
     }
     if (this.ttlStates !== null) this.cleanupTtl();
+    this.spill?.evictIfOver();
     this.flush();
   }
 
@@ -151,6 +195,7 @@ export class KeyedProcessOperator implements Operator<unknown, unknown>, TtlScop
       this.callTimer(due.time, due.key, 'event', due.time);
     }
     if (this.ttlStates !== null) this.cleanupTtl();
+    this.spill?.evictIfOver();
     this.flush();
   }
 
@@ -163,6 +208,7 @@ export class KeyedProcessOperator implements Operator<unknown, unknown>, TtlScop
       this.callTimer(due.time, due.key, 'processing', Number.isFinite(this.watermark) ? this.watermark : due.time);
     }
     if (this.ttlStates !== null) this.cleanupTtl();
+    this.spill?.evictIfOver();
     this.flush();
   }
 
@@ -234,6 +280,17 @@ export class KeyedProcessOperator implements Operator<unknown, unknown>, TtlScop
   snapshotState(out: SnapshotWriter): void {
     for (const { table, key } of this.staleEntries) out.delete(table, 0, key);
     this.staleEntries.length = 0;
+    if (this.spill !== null) {
+      // Changed keys that went out of memory since the last snapshot, as they were when they left.
+      const evicted = this.spill.takeEvicted();
+      for (let t = 0; t < evicted.length; t++) {
+        const table = this.spillSlots[t].table;
+        for (const [key, encoded] of evicted[t]) {
+          if (encoded === undefined) out.delete(table, 0, key);
+          else out.putEncoded(table, 0, key, encoded);
+        }
+      }
+    }
     for (const { map, dirty, table, ttl } of this.tables.values()) {
       if (dirty === null) continue;
       for (const key of dirty) {
@@ -270,6 +327,18 @@ export class KeyedProcessOperator implements Operator<unknown, unknown>, TtlScop
     }
     for (const t of procTimes) this.processing.request(t);
     if (this.ttlStates !== null) this.cleanupTtl();
+    if (this.spill !== null) {
+      this.spill.reset();
+      for (const slot of this.spillSlots) for (const key of slot.map.keys()) this.spill.adopt(key);
+      this.spill.evictIfOver();
+    }
+  }
+
+  /** Closes the spill store (also after a failure). */
+  async dispose(): Promise<void> {
+    const spill = this.spill;
+    this.spill = null;
+    await spill?.close();
   }
 
   /**

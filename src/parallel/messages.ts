@@ -31,7 +31,9 @@ export type ToWorker =
   | { readonly t: 'wm'; readonly node: string; readonly port: number; readonly wm: number }
   | { readonly t: 'idle'; readonly node: string; readonly port: number; readonly idle: boolean }
   | { readonly t: 'barrier'; readonly id: number }
-  | { readonly t: 'end' };
+  | { readonly t: 'end' }
+  /** The job is over: release resources (spill stores), then answer `closed`. */
+  | { readonly t: 'close' };
 
 /** Records a worker produced for one sink (by the sink's step name). */
 export type SinkBatch = [sink: string, items: readonly unknown[], ts: readonly number[]];
@@ -53,4 +55,5 @@ export type FromWorker =
   | { readonly t: 'out'; readonly batches: SinkBatch[]; readonly ack: number }
   | { readonly t: 'snapshot'; readonly id: number; readonly operators: Record<string, OperatorSnapshot>; readonly metrics: MetricSample[] }
   | { readonly t: 'ended'; readonly metrics: MetricSample[] }
+  | { readonly t: 'closed' }
   | { readonly t: 'failed'; readonly error: WireError };

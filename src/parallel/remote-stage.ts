@@ -13,6 +13,8 @@ import { fromWire } from './wire-error.js';
 
 /** Batches sent to one worker and not yet answered, beyond which the sources wait (flow control). */
 const MAX_IN_FLIGHT = 32;
+/** How long the workers get to release their resources when the job ends. */
+const CLOSE_TIMEOUT_MS = 5000;
 
 /** What the main thread knows of one worker. */
 interface WorkerSlot {
@@ -61,10 +63,9 @@ export class RemoteStage {
   private readonly held: SinkBatch[][] = [];
   private holding = false;
   private drainWaiter: { promise: Promise<void>; resolve: () => void } | null = null;
-  private gateOpen: (() => void) | null = null;
   private closed = false;
-  /** While a checkpoint collects the workers' snapshots: the sources wait on it before pushing a batch. */
-  gate: Promise<void> | null = null;
+  /** A worker failed: the others are not asked for anything more. */
+  private broken = false;
 
   private host!: RemoteStageHost;
 
@@ -146,14 +147,11 @@ export class RemoteStage {
   }
 
   /**
-   * Checkpoint barrier `id`: pauses the sources (see {@link gate}), asks every worker for its
+   * Checkpoint barrier `id` (the job holds its sources meanwhile): asks every worker for its
    * snapshot and merges them per operator. The caller queues the sinks' pre-commits, then calls
    * {@link release}.
    */
   async snapshot(id: number): Promise<Record<string, OperatorSnapshot>> {
-    let open!: () => void;
-    this.gate = new Promise<void>((r) => (open = r));
-    this.gateOpen = open;
     this.holding = true;
     const replies = this.everyWorker<Extract<FromWorker, { t: 'snapshot' }>>('snapshot');
     this.broadcast({ t: 'barrier', id });
@@ -169,7 +167,7 @@ export class RemoteStage {
     return merged;
   }
 
-  /** After a checkpoint's pre-commits are queued: feeds the held-back output and lets the sources go on. */
+  /** After a checkpoint's pre-commits are queued: feeds the held-back output. */
   release(): void {
     this.holding = false;
     for (const s of this.slots) s.snapshotted = false;
@@ -178,10 +176,6 @@ export class RemoteStage {
       this.held[i] = [];
       for (const b of batches) this.deliver(b);
     }
-    const open = this.gateOpen;
-    this.gate = null;
-    this.gateOpen = null;
-    open?.();
   }
 
   /** End of input (after the +Infinity watermark went out): every worker closes its operators and flushes. */
@@ -192,11 +186,20 @@ export class RemoteStage {
     ended.forEach((e, i) => (this.slots[i].metrics = e.metrics));
   }
 
-  /** Stops the workers and adds their counters to the job's (sinks count on the main thread already). */
+  /**
+   * Lets the workers release their resources (a few seconds at most), stops them, and adds their
+   * counters to the job's (sinks count on the main thread already).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (!this.broken && this.slots.length > 0 && this.slots.every((s) => !s.exited)) {
+      const closed = this.everyWorker('closed').catch(() => undefined);
+      this.broadcast({ t: 'close' });
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, CLOSE_TIMEOUT_MS)))]);
+      clearTimeout(timer);
+    }
     this.closed = true;
-    this.gateOpen?.();
     for (const r of this.rounds.splice(0)) r.reject(new WeirError('WEIR_JOB_STATE', 'the job is closing'));
     for (const s of this.slots) {
       for (const m of s.metrics) {
@@ -268,9 +271,9 @@ export class RemoteStage {
 
   private workerFailed(slot: WorkerSlot, e: WeirError): void {
     if (this.closed) return;
+    this.broken = true;
     this.host.logger.error({ err: e, worker: slot.index }, 'worker failed');
     for (const r of this.rounds.splice(0)) r.reject(e);
-    this.gateOpen?.();
     this.drainWaiter?.resolve();
     this.host.fail(e);
   }

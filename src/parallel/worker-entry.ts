@@ -83,18 +83,22 @@ function operator(job: Job, name: string): RuntimeNode {
   return node;
 }
 
-function handle(job: Job, m: ToWorker): void {
+/** Handles one message; input an operator queued (spilled state being read back) is done before it returns. */
+async function handle(job: Job, m: ToWorker): Promise<void> {
   switch (m.t) {
     case 'batch':
       operator(job, m.node).receiveBatch(m.items, m.ts, m.port);
+      if (job.hasPendingNodes) await job.settleNodes();
       flush(1);
       return;
     case 'wm':
       operator(job, m.node).receiveWatermark(m.wm, m.port);
+      if (job.hasPendingNodes) await job.settleNodes();
       flush(0);
       return;
     case 'idle':
       operator(job, m.node).receiveIdle(m.idle, m.port);
+      if (job.hasPendingNodes) await job.settleNodes();
       flush(0);
       return;
     case 'barrier': {
@@ -104,17 +108,36 @@ function handle(job: Job, m: ToWorker): void {
       return;
     }
     case 'restore':
-      void job
-        .restore({ id: 0, operators: new Map(Object.entries(m.operators)), sources: {} })
-        .then(() => post({ t: 'restored' }), fail);
+      await job.restore({ id: 0, operators: new Map(Object.entries(m.operators)), sources: {} });
+      post({ t: 'restored' });
       return;
     case 'end':
-      void (async () => {
-        for (const n of job.compiled.operators) await n.operator.close?.();
-        flush(0);
-        post({ t: 'ended', metrics: job.env.metrics.snapshot() });
-      })().catch(fail);
+      for (const n of job.compiled.operators) await n.operator.close?.();
+      flush(0);
+      post({ t: 'ended', metrics: job.env.metrics.snapshot() });
       return;
+    case 'close': {
+      const errors: unknown[] = [];
+      await job.disposeOperators(errors);
+      if (errors.length > 0) throw errors[0];
+      post({ t: 'closed' });
+      return;
+    }
+  }
+}
+
+/** Messages are handled one at a time, in order: a message waits for the one before it. */
+const inbox: ToWorker[] = [];
+let pumping = false;
+
+async function pump(job: Job): Promise<void> {
+  pumping = true;
+  try {
+    while (inbox.length > 0 && !failed) await handle(job, inbox.shift()!);
+  } catch (e) {
+    fail(e);
+  } finally {
+    pumping = false;
   }
 }
 
@@ -122,11 +145,8 @@ build().then(
   (job) => {
     port.on('message', (m: ToWorker) => {
       if (failed) return;
-      try {
-        handle(job, m);
-      } catch (e) {
-        fail(e);
-      }
+      inbox.push(m);
+      if (!pumping) void pump(job);
     });
     post({ t: 'ready' });
   },

@@ -55,6 +55,11 @@ const EMPTY_POLL_BACKOFF_MS = 5;
 export class Job {
   readonly compiled: CompiledJob;
   private readonly pendingSinks = new Set<SinkNode>();
+  /** Operators waiting for their state (spilled keys being read back). */
+  private readonly pendingNodes = new Set<RuntimeNode>();
+  /** Closed while a checkpoint waits for in-flight work: the sources hold their next batch. */
+  private gate: Promise<void> | null = null;
+  private openGate: (() => void) | null = null;
   private readonly procTimers = new MinHeap<RuntimeNode>();
   private procTimeout: NodeJS.Timeout | null = null;
   private procTimeoutAt = Infinity;
@@ -81,6 +86,7 @@ export class Job {
       state: env.state,
       processingTime: (node) => this.processingTimeFor(node),
       onSinkPending: (node) => this.pendingSinks.add(node),
+      onNodePending: (node) => this.pendingNodes.add(node),
       allowDangling: env.allowDangling,
       placement: env.placement,
     });
@@ -173,14 +179,31 @@ export class Job {
    * are queued, call {@link snapshotTaken}.
    */
   snapshot(id: number): CheckpointDelta | Promise<CheckpointDelta> {
+    if (this.remote === null && this.pendingNodes.size === 0) return this.snapshotLocal(id);
+    return this.snapshotWhenSettled(id);
+  }
+
+  /** A snapshot that first lets in-flight work finish (and the workers reach the barrier), the sources held meanwhile. */
+  private async snapshotWhenSettled(id: number): Promise<CheckpointDelta> {
+    if (this.gate === null) this.gate = new Promise<void>((resolve) => (this.openGate = resolve));
+    await this.settleNodes();
     const local = this.snapshotLocal(id);
     if (!this.remote) return local;
-    return this.remote.snapshot(id).then((remote) => ({ ...local, operators: { ...local.operators, ...remote } }));
+    const remote = await this.remote.snapshot(id);
+    return { ...local, operators: { ...local.operators, ...remote } };
   }
 
   /** After a checkpoint's pre-commits are queued: the workers' later output and the sources go on. */
   snapshotTaken(): void {
     this.remote?.release();
+    this.releaseGate();
+  }
+
+  private releaseGate(): void {
+    const open = this.openGate;
+    this.gate = null;
+    this.openGate = null;
+    open?.();
   }
 
   /** This thread's part of checkpoint `id` (see {@link snapshot}). */
@@ -269,14 +292,14 @@ export class Job {
         await sleep(EMPTY_POLL_BACKOFF_MS);
         continue;
       }
-      // A checkpoint collecting the workers' snapshots: this batch belongs after it.
-      if (this.remote?.gate) await this.remote.gate;
+      // A checkpoint waiting for in-flight work (or for the workers' snapshots): this batch belongs after it.
+      if (this.gate !== null) await this.gate;
       if (this.stopping || this.failure !== null) return;
       this.guard(() => node.push(batch));
       if (this.coordinator) this.positions.set(node, source.savePosition?.());
       const pressure = this.remote?.backpressure();
       if (pressure) await pressure;
-      if (this.pendingSinks.size > 0) {
+      if (this.pendingSinks.size > 0 || this.pendingNodes.size > 0) {
         try {
           await this.settleSinks();
         } catch (e) {
@@ -340,22 +363,40 @@ export class Job {
     if (this.failure === null) {
       this.failure = e;
       this.abort.abort();
+      this.releaseGate();
       this.env.logger.error({ err: e }, 'job failed');
     }
   }
 
-  /** Waits for in-flight sink writes. */
+  /** Waits for queued operator input (spilled state being read back), then for in-flight sink writes. */
   async settleSinks(): Promise<void> {
+    await this.settleNodes();
     while (this.pendingSinks.size > 0) {
       const nodes = [...this.pendingSinks];
       this.pendingSinks.clear();
       for (const n of nodes) await n.settle();
+      await this.settleNodes();
     }
+  }
+
+  /** Waits until no operator has queued input. */
+  async settleNodes(): Promise<void> {
+    while (this.pendingNodes.size > 0) {
+      const nodes = [...this.pendingNodes];
+      this.pendingNodes.clear();
+      for (const n of nodes) await n.settle();
+    }
+  }
+
+  /** Whether an operator has queued input (a worker thread then waits before its next message). */
+  get hasPendingNodes(): boolean {
+    return this.pendingNodes.size > 0;
   }
 
   private async closeAll(): Promise<void> {
     const errors: unknown[] = [];
     await this.remote?.close();
+    await this.disposeOperators(errors);
     for (const { plan } of this.compiled.sources) {
       try {
         await plan.source.close?.();
@@ -371,6 +412,17 @@ export class Job {
       }
     }
     if (errors.length > 0 && this.failure === null) this.failure = errors[0];
+  }
+
+  /** Lets every operator release its resources (spill stores); errors are collected. */
+  async disposeOperators(errors: unknown[] = []): Promise<void> {
+    for (const n of this.compiled.operators) {
+      try {
+        await n.operator.dispose?.();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
   }
 
   // ---- processing time ----

@@ -45,12 +45,21 @@ export interface OperatorContext<O> {
 export interface Operator<I, O> {
   open?(ctx: OperatorContext<O>): void | Promise<void>;
   processBatch(items: readonly I[], timestamps: readonly number[]): void;
+  /**
+   * An operator whose state may be spilled out of memory: before `processBatch(items)`, a promise
+   * that resolves once the state of the batch's keys is back in memory (one batched read), or null
+   * when it already is (the usual case, and always without a cache budget). The runtime holds the
+   * batch, and what comes after it, until then.
+   */
+  prefetch?(items: readonly I[]): Promise<void> | null;
   /** The combined input watermark advanced to `wm`: fire what is due (results go out before `wm` does). */
   onWatermark?(wm: number): void;
   /** Processing time reached `now` (only after a `processingTime.request`). */
   onProcessingTime?(now: number): void;
   /** After the last batch and watermark; flush. Not called when the job failed. */
   close?(): void | Promise<void>;
+  /** At the very end (after the last checkpoint), also when the job failed: release files and handles. */
+  dispose?(): void | Promise<void>;
   /**
    * Between two batches: write the keyed state that changed since the last snapshot (or since the
    * restore) and the operator's metadata. Only called when `checkpointing`.

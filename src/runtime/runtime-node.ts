@@ -43,15 +43,28 @@ export class Output<T> implements Emitter<T> {
   }
 }
 
+/** Input held back while an operator waits for its state (see {@link Operator.prefetch}). */
+type Queued =
+  | { readonly kind: 'batch'; readonly items: readonly unknown[]; readonly ts: readonly number[] }
+  | { readonly kind: 'watermark'; readonly wm: number; readonly input: number }
+  | { readonly kind: 'idle'; readonly idle: boolean; readonly input: number };
+
 /**
  * An operator in the running job, with its input ports. Its watermark is the minimum over the input
  * watermarks of inputs that are not idle; it never goes backwards. When every input is idle the node
  * is idle too, and says so downstream.
+ *
+ * An operator whose state may be spilled (`prefetch`) can make a batch wait for its keys' state:
+ * the node then queues that batch and whatever arrives after it (watermarks too, in order), tells
+ * the job (`onPending`: the job awaits {@link settle} before its next batch and before a
+ * checkpoint), and processes the queue as the reads complete.
  */
 export class RuntimeNode<I = unknown, O = unknown> implements Receiver {
   private readonly inputWatermarks: number[];
   private readonly inputIdle: boolean[];
   private idle = false;
+  private queue: Queued[] | null = null;
+  private draining: Promise<void> | null = null;
   /** The current combined watermark. */
   watermark = -Infinity;
 
@@ -63,6 +76,7 @@ export class RuntimeNode<I = unknown, O = unknown> implements Receiver {
     private readonly recordsIn: Counter,
     /** The error policy for records this operator fails on. */
     readonly errors: ErrorHandler,
+    private readonly onPending?: (node: RuntimeNode) => void,
   ) {
     this.inputWatermarks = new Array<number>(inputs).fill(-Infinity);
     this.inputIdle = new Array<boolean>(inputs).fill(false);
@@ -70,16 +84,84 @@ export class RuntimeNode<I = unknown, O = unknown> implements Receiver {
 
   receiveBatch(items: readonly unknown[], timestamps: readonly number[], _input: number): void {
     this.recordsIn.value += items.length;
-    this.operator.processBatch(items as readonly I[], timestamps);
+    if (this.queue !== null) {
+      this.queue.push({ kind: 'batch', items, ts: timestamps });
+      return;
+    }
+    const wait = this.operator.prefetch?.(items as readonly I[]) ?? null;
+    if (wait === null) {
+      this.operator.processBatch(items as readonly I[], timestamps);
+      return;
+    }
+    this.queue = [{ kind: 'batch', items, ts: timestamps }];
+    this.draining = this.drain(wait);
+    this.draining.catch(() => undefined); // kept for settle()
+    this.onPending?.(this);
+  }
+
+  /** Resolves once nothing is queued (rejects with the error that stopped the queue). */
+  settle(): Promise<void> {
+    return this.draining ?? Promise.resolve();
+  }
+
+  /** Whether input waits in the queue. */
+  get pending(): boolean {
+    return this.queue !== null;
+  }
+
+  /** Works through the queue: the first batch once `first` resolves, each later one after its own prefetch. */
+  private async drain(first: Promise<void>): Promise<void> {
+    const q = this.queue!;
+    try {
+      await first;
+      let prefetched = true;
+      while (q.length > 0) {
+        const e = q[0];
+        if (e.kind === 'batch') {
+          if (!prefetched) {
+            const wait = this.operator.prefetch?.(e.items as readonly I[]) ?? null;
+            if (wait !== null) await wait;
+          }
+          q.shift();
+          this.operator.processBatch(e.items as readonly I[], e.ts);
+          prefetched = false;
+        } else if (e.kind === 'watermark') {
+          q.shift();
+          this.applyWatermark(e.wm, e.input);
+        } else {
+          q.shift();
+          this.applyIdle(e.idle, e.input);
+        }
+      }
+    } finally {
+      this.queue = null;
+      this.draining = null;
+    }
   }
 
   receiveWatermark(wm: number, input: number): void {
+    if (this.queue !== null) {
+      this.queue.push({ kind: 'watermark', wm, input });
+      return;
+    }
+    this.applyWatermark(wm, input);
+  }
+
+  receiveIdle(idle: boolean, input: number): void {
+    if (this.queue !== null) {
+      this.queue.push({ kind: 'idle', idle, input });
+      return;
+    }
+    this.applyIdle(idle, input);
+  }
+
+  private applyWatermark(wm: number, input: number): void {
     if (wm <= this.inputWatermarks[input]) return;
     this.inputWatermarks[input] = wm;
     this.advance();
   }
 
-  receiveIdle(idle: boolean, input: number): void {
+  private applyIdle(idle: boolean, input: number): void {
     if (this.inputIdle[input] === idle) return;
     this.inputIdle[input] = idle;
     const allIdle = this.inputIdle.every(Boolean);

@@ -18,11 +18,25 @@ export interface StateTable<NS, K, V> {
   readonly size: number;
 }
 
-/** Where operators get their state tables. `memory` is the only backend until durable state lands. */
+/**
+ * Where operators get their state tables: in memory, as a write-back cache of what checkpoints
+ * store. With `spill` (`state: { cacheBytes }`), keyed process state beyond the budget goes to a spill
+ * store per operator under `spill.dir` (see SpillCache).
+ */
 export interface StateBackend {
   readonly kind: 'memory';
   /** A table owned by `operator` (its step name) and called `name` within it. */
   table<NS, K, V>(operator: string, name: string): StateTable<NS, K, V>;
+  /** The memory budget of keyed state and where colder keys go, or undefined: everything stays in memory. */
+  readonly spill?: SpillOptions;
+}
+
+/** `state: { cacheBytes }` as the operators get it: the budget per operator, and a directory for this thread. */
+export interface SpillOptions {
+  readonly cacheBytes: number;
+  /** This thread's spill directory; each operator uses a subdirectory named after it. */
+  readonly dir: string;
+  readonly kind: 'classic-level' | 'rocksdb';
 }
 
 class MemoryTable<NS, K, V> implements StateTable<NS, K, V> {
@@ -52,6 +66,7 @@ class MemoryTable<NS, K, V> implements StateTable<NS, K, V> {
 /** In-memory state: fast, gone when the process ends. */
 export class MemoryStateBackend implements StateBackend {
   readonly kind = 'memory' as const;
+  constructor(readonly spill?: SpillOptions) {}
   table<NS, K, V>(_operator: string, _name: string): StateTable<NS, K, V> {
     return new MemoryTable<NS, K, V>();
   }
