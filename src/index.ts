@@ -46,3 +46,5 @@ export {
 export { WeirError, ERROR_CODES, type ErrorCode, type ErrorDomain, type WeirErrorOptions } from './errors.js';
 export type { MetricSample } from './observability/metrics.js';
 export type { TimestampFn } from './runtime/source-node.js';
+export { ml } from './ml/index.js';
+export type * from './ml/stats/index.js';
