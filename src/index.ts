@@ -11,6 +11,8 @@ export { sources } from './sources/index.js';
 export type { Source, SourceContext } from './sources/source.js';
 export type { GeneratorOptions } from './sources/generator-source.js';
 export type { JsonlSource, JsonlSourceOptions, JsonlRawLine } from './sources/jsonl-source.js';
+export type { KafkaRecord, KafkaSourceOptions, KafkaStartFrom, KafkaPosition, KafkaDecoder } from './sources/kafka-source.js';
+export type { KafkaClient, KafkaConnection } from './kafka/kafka-client.js';
 export { Random } from './sources/random.js';
 export { NexmarkGenerator, type NexmarkOptions } from './sources/nexmark/nexmark-generator.js';
 export type { NexmarkSource } from './sources/nexmark/nexmark-source.js';
@@ -48,3 +50,23 @@ export type { MetricSample } from './observability/metrics.js';
 export type { TimestampFn } from './runtime/source-node.js';
 export { ml } from './ml/index.js';
 export type * from './ml/stats/index.js';
+export {
+  codecs,
+  CodecError,
+  MemorySchemaRegistry,
+  type Codec,
+  type CodecDirection,
+  type SchemaRegistry,
+  type SchemaDefinition,
+  type JsonCodecOptions,
+  type JsonValidation,
+  type JsonFieldType,
+  type AvroCodecOptions,
+  type AvroSchema,
+  type AvroType,
+  type ProtobufCodecOptions,
+  type ProtobufType,
+  type ProtobufRoot,
+} from './codecs/index.js';
+export type { FileSource, FileSourceOptions, FileRawRecord, FileFraming, FilePosition } from './sources/file-source.js';
+export type { FileSinkOptions } from './sinks/file-sink.js';

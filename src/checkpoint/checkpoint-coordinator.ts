@@ -167,6 +167,7 @@ export class CheckpointCoordinator {
       this.sinks.forEach(({ node }, i) => (bySink[node.name] = [handles[i]]));
       const written = await this.storage.write(delta, bySink);
       await Promise.all(this.sinks.map(({ node, sink }, i) => node.after(() => sink.commit(handles[i]))));
+      await this.job.checkpointComplete(delta);
       let changes = 0;
       let valueBytes = 0;
       for (const op of Object.values(delta.operators)) {

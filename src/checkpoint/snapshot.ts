@@ -62,8 +62,12 @@ export interface OperatorSnapshot {
 export interface SourceSnapshot {
   /** Where to resume reading (what `Source.position()` returned), or undefined if it cannot resume. */
   readonly position: unknown;
-  /** Its watermark generator's state and the last watermark it emitted. */
-  readonly watermark: { readonly generator: unknown; readonly emitted: number };
+  /** Its watermark generator's state and the last watermark it emitted (per split, for sources with splits). */
+  readonly watermark: {
+    readonly generator: unknown;
+    readonly emitted: number;
+    readonly splits?: Readonly<Record<string, { readonly generator: unknown; readonly emitted: number }>>;
+  };
 }
 
 /** Everything one checkpoint adds: the changes since the previous one, and positions. */

@@ -128,8 +128,8 @@ export function compile(plan: Plan, env: CompileEnv): CompiledJob {
     }
 
     if (node.kind === 'source') {
-      const generator = node.watermarks.create();
-      const sn = new SourceNode<unknown>(node.name, node.timestamp, generator, out, errorHandlerOf(node), env.clock, recordsIn);
+      const strategy = node.watermarks;
+      const sn = new SourceNode<unknown>(node.name, node.timestamp, strategy.create(), out, errorHandlerOf(node), env.clock, recordsIn, () => strategy.create(), strategy.idleTimeoutMs);
       sources.push({ plan: node, node: sn });
       byName.set(node.name, sn);
       continue;

@@ -206,6 +206,19 @@ export class Job {
     open?.();
   }
 
+  /** Tells each source that the checkpoint holding its position is complete (failures are logged). */
+  async checkpointComplete(delta: CheckpointDelta): Promise<void> {
+    for (const { plan, node } of this.compiled.sources) {
+      const done = plan.source.checkpointComplete;
+      if (!done) continue;
+      try {
+        await done.call(plan.source, delta.sources[node.name]?.position);
+      } catch (e) {
+        this.env.logger.warn({ err: e, step: node.name }, 'source checkpointComplete failed');
+      }
+    }
+  }
+
   /** This thread's part of checkpoint `id` (see {@link snapshot}). */
   snapshotLocal(id: number): CheckpointDelta {
     const operators: Record<string, OperatorSnapshot> = {};
@@ -287,15 +300,20 @@ export class Job {
         this.guard(() => node.end());
         return;
       }
+      if (source.splits !== undefined) {
+        const list = source.splits();
+        this.guard(() => node.setSplits(list));
+      }
       if (batch.length === 0) {
-        if (idleTimeout !== undefined && clock.now() - node.lastActivity >= idleTimeout) this.guard(() => node.setIdle(true));
+        if (idleTimeout !== undefined) this.guard(() => node.checkIdleness());
         await sleep(EMPTY_POLL_BACKOFF_MS);
         continue;
       }
       // A checkpoint waiting for in-flight work (or for the workers' snapshots): this batch belongs after it.
       if (this.gate !== null) await this.gate;
       if (this.stopping || this.failure !== null) return;
-      this.guard(() => node.push(batch));
+      const split = source.currentSplit;
+      this.guard(() => node.push(batch, split));
       if (this.coordinator) this.positions.set(node, source.savePosition?.());
       const pressure = this.remote?.backpressure();
       if (pressure) await pressure;
@@ -345,7 +363,7 @@ export class Job {
       ac.abort();
       return first as readonly unknown[] | null;
     }
-    this.guard(() => node.setIdle(true));
+    this.guard(() => node.checkIdleness());
     return p;
   }
 

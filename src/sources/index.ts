@@ -1,7 +1,9 @@
 import { arraySource } from './array-source.js';
 import { generatorSource } from './generator-source.js';
 import { iterableSource } from './iterable-source.js';
+import { fileSource } from './file-source.js';
 import { jsonlSource } from './jsonl-source.js';
+import { kafkaSource } from './kafka-source.js';
 import { nexmarkSource } from './nexmark/nexmark-source.js';
 
 /**
@@ -14,4 +16,6 @@ export const sources = {
   generator: generatorSource,
   nexmark: nexmarkSource,
   jsonl: jsonlSource,
+  file: fileSource,
+  kafka: kafkaSource,
 };

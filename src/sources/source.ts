@@ -42,4 +42,20 @@ export interface Source<T> {
   savePosition?(): unknown;
   /** After `open`, before the first `poll`: resume at a position `savePosition` returned. */
   seek?(position: unknown): void | Promise<void>;
+  /**
+   * Called once checkpoint holding `position` (what `savePosition` returned for it) is complete:
+   * e.g. commit those offsets to a Kafka consumer group. Failures are logged, not fatal.
+   */
+  checkpointComplete?(position: unknown): void | Promise<void>;
+  /**
+   * A source whose input has parts, each in its own order (Kafka partitions): the split the batch
+   * the last `poll` returned came from. The job then keeps a watermark per split and emits the
+   * minimum over the splits that are not idle (per-split idleness with the strategy's `idleTimeout`).
+   */
+  readonly currentSplit?: string;
+  /**
+   * The splits the source reads now (its assignment). Return the same array while it does not
+   * change (the job compares it by reference after each poll).
+   */
+  splits?(): readonly string[];
 }
