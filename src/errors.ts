@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   WEIR_KEY_INVALID: { domain: 'user', retryable: false, message: 'the key function returned undefined, null or NaN' },
   WEIR_USER_FUNCTION_FAILED: { domain: 'user', retryable: false, message: 'a user function (map, filter, flatMap, keyBy, process, aggregate) threw' },
   WEIR_DECODE_FAILED: { domain: 'user', retryable: false, message: 'an input record could not be decoded (a bad JSONL line, ...)' },
+  WEIR_ENCODE_FAILED: { domain: 'user', retryable: false, message: 'a sink could not encode a record with its codec (the record does not match the schema, ...)' },
   WEIR_SOURCE_FAILED: { domain: 'external', retryable: true, message: 'a source failed to open or to read' },
   WEIR_SINK_FAILED: { domain: 'external', retryable: true, message: 'a sink failed to open, write or close' },
   WEIR_SINK_COMMIT_FAILED: { domain: 'external', retryable: true, message: 'a transactional sink failed to pre-commit, commit, abort or recover a transaction' },

@@ -1,5 +1,6 @@
 import { collectSink } from './collect-sink.js';
 import { consoleSink } from './console-sink.js';
+import { fileSink } from './file-sink.js';
 import { jsonlSink } from './jsonl-sink.js';
 import { postgresSink } from './postgres-sink.js';
 
@@ -11,5 +12,6 @@ export const sinks = {
   collect: collectSink,
   console: consoleSink,
   jsonl: jsonlSink,
+  file: fileSink,
   postgres: postgresSink,
 };

@@ -1,6 +1,7 @@
 import type { WriteStream } from 'node:fs';
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
+import { asBuffer, type Codec } from '../codecs/codec.js';
 import { WeirError, messageOf } from '../errors.js';
 import type { Sink } from './sink.js';
 import { TransactionalJsonlSink } from './transactional-jsonl-sink.js';
@@ -17,6 +18,13 @@ export interface JsonlSinkOptions<T> {
    * @example format: r => JSON.stringify({ key: r.key, avg: r.value })
    */
   format?: (record: T) => string;
+  /**
+   * Renders each record with a text codec instead (one without `open`/`prepare`): typically a
+   * validating `codecs.json(...)`. A record it cannot encode fails the job with `WEIR_ENCODE_FAILED`.
+   * Not together with `format`.
+   * @example codec: codecs.json<Alert>({ fields: { card: 'string', score: 'number' } })
+   */
+  codec?: Codec<T>;
   /**
    * Exactly-once output by two-phase commit with the job's checkpoints (default false: the file is
    * written as records come, which after a restart from a checkpoint is at-least-once). Lines of an
@@ -47,8 +55,33 @@ export function jsonlSink<T>(path: string, opts?: JsonlSinkOptions<T>): Sink<T>;
 export function jsonlSink<T>(path: string, opts: JsonlSinkOptions<T> = {}): Sink<T> {
   if (typeof path !== 'string' || path === '') throw new WeirError('WEIR_INVALID_ARGUMENT', `sinks.jsonl: expected a file path, got ${String(path)}`);
   const name = opts.name ?? `jsonl(${basename(path)})`;
-  if (opts.exactlyOnce === true) return new TransactionalJsonlSink<T>(name, path, opts.append === true, opts.format);
-  return new JsonlFileSink<T>(name, path, opts.append === true, opts.format);
+  let format = opts.format;
+  if (opts.codec !== undefined) {
+    if (format !== undefined) throw new WeirError('WEIR_INVALID_ARGUMENT', `sinks.jsonl(${path}): give format or codec, not both`);
+    format = formatWithCodec(opts.codec, name, path);
+  }
+  if (opts.exactlyOnce === true) return new TransactionalJsonlSink<T>(name, path, opts.append === true, format);
+  return new JsonlFileSink<T>(name, path, opts.append === true, format);
+}
+
+/** A `format` that encodes with a text codec, failing with `WEIR_ENCODE_FAILED`. */
+function formatWithCodec<T>(codec: Codec<T>, name: string, path: string): (record: T) => string {
+  if (typeof codec?.encode !== 'function' || codec.text !== true || codec.open !== undefined || codec.prepare !== undefined) {
+    throw new WeirError('WEIR_INVALID_ARGUMENT', `sinks.jsonl(${path}): codec must be a text codec without open/prepare (codecs.json, codecs.string); for others use sinks.file`);
+  }
+  return (record: T): string => {
+    let bytes: Uint8Array;
+    try {
+      bytes = codec.encode(record);
+    } catch (e) {
+      throw new WeirError('WEIR_ENCODE_FAILED', `${path}: ${messageOf(e)}`, { step: name, record, cause: e });
+    }
+    const buf = asBuffer(bytes);
+    if (buf.indexOf(0x0a) !== -1) {
+      throw new WeirError('WEIR_ENCODE_FAILED', `${path}: ${codec.name} encoded the record with a line feed inside`, { step: name, record });
+    }
+    return buf.toString('utf8');
+  };
 }
 
 class JsonlFileSink<T> implements Sink<T> {

@@ -1,5 +1,6 @@
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
+import type { Codec } from '../codecs/codec.js';
 import { WeirError, messageOf } from '../errors.js';
 import type { Source, SourceContext } from './source.js';
 
@@ -13,6 +14,13 @@ export interface JsonlSourceOptions<T> {
    * @example parse: (v, line) => { if (typeof (v as Txn).ts !== 'number') throw new Error('no ts'); return v as Txn; }
    */
   parse?: (value: unknown, line: number) => T;
+  /**
+   * Decodes each line instead of `JSON.parse`: a text codec with no `open`/`prepare`, typically a
+   * validating `codecs.json(...)`. A `CodecError` counts as a decode failure (its field in the reason).
+   * `parse`, when given too, runs on what the codec returns.
+   * @example codec: codecs.json<Txn>({ fields: { id: 'integer', amount: 'number' } })
+   */
+  codec?: Codec<unknown>;
   /** Bytes read from the file at a time (default 64 KiB). */
   highWaterMark?: number;
 }
@@ -66,7 +74,11 @@ export function jsonlSource<T = unknown>(path: string, opts: JsonlSourceOptions<
   if (!(Number.isInteger(hwm) && hwm > 0)) {
     throw new WeirError('WEIR_INVALID_ARGUMENT', `sources.jsonl: highWaterMark must be a positive integer, got ${String(opts.highWaterMark)}`);
   }
-  return new JsonlFileSource<T>(opts.name ?? `jsonl(${basename(path)})`, path, hwm, opts.parse);
+  const codec = opts.codec;
+  if (codec !== undefined && (typeof codec?.decode !== 'function' || codec.text !== true || codec.open !== undefined || codec.prepare !== undefined)) {
+    throw new WeirError('WEIR_INVALID_ARGUMENT', `sources.jsonl(${path}): codec must be a text codec without open/prepare (codecs.json, codecs.string); for others use sources.file`);
+  }
+  return new JsonlFileSource<T>(opts.name ?? `jsonl(${basename(path)})`, path, hwm, opts.parse, codec);
 }
 
 class JsonlFileSource<T> implements JsonlSource<T> {
@@ -93,6 +105,7 @@ class JsonlFileSource<T> implements JsonlSource<T> {
     readonly path: string,
     private readonly highWaterMark: number,
     private readonly parse: ((value: unknown, line: number) => T) | undefined,
+    private readonly codec: Codec<unknown> | undefined = undefined,
   ) {}
 
   get bytesRead(): number {
@@ -251,6 +264,10 @@ class JsonlFileSource<T> implements JsonlSource<T> {
     let end = to;
     if (end > from && buf[end - 1] === CR) end--;
     if (end === from) return;
+    if (this.codec !== undefined) {
+      this.consumeWithCodec(batch, this.codec, buf, line === 1 && end - from >= 3 && buf[from] === 0xef && buf[from + 1] === 0xbb && buf[from + 2] === 0xbf ? from + 3 : from, end, line);
+      return;
+    }
     let text = buf.toString('utf8', from, end);
     if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     let value: unknown;
@@ -273,6 +290,28 @@ class JsonlFileSource<T> implements JsonlSource<T> {
       return;
     }
     batch.push(parsed);
+  }
+
+  /** `consumeLine` with a codec instead of `JSON.parse`. */
+  private consumeWithCodec(batch: T[], codec: Codec<unknown>, buf: Buffer, from: number, to: number, line: number): void {
+    let value: unknown;
+    try {
+      value = codec.decode(buf.subarray(from, to));
+    } catch (e) {
+      const text = buf.toString('utf8', from, to);
+      if (text.trim() === '') return;
+      this.reject(line, text, 'rejected by codec', e);
+      return;
+    }
+    if (this.parse === undefined) {
+      batch.push(value as T);
+      return;
+    }
+    try {
+      batch.push(this.parse(value, line));
+    } catch (e) {
+      this.reject(line, buf.toString('utf8', from, to), 'rejected by parse', e);
+    }
   }
 
   private reject(line: number, text: string, what: string, cause: unknown): void {
