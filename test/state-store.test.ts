@@ -235,18 +235,27 @@ async function readAll(vs: VersionedState, id: number, range = {}): Promise<Stat
 async function asMap(vs: VersionedState, id: number): Promise<Map<KeyPart, unknown>> {
   return new Map((await readAll(vs, id)).map((e) => [e.key, e.value]));
 }
-async function rawStateCount(store: KvStore): Promise<number> {
+/** The blobs in the store, as [operator, table, keyGroup, checkpointId] of their records (`i | ...`). */
+async function storedBlobs(store: KvStore): Promise<KeyPart[][]> {
+  const out: KeyPart[][] = [];
+  const i = encodePart('i');
+  for await (const c of store.chunks({ gte: i, lt: i + '\x08' })) for (const [k] of c) out.push(decodeTuple(k).slice(1));
+  return out;
+}
+/** Store entries under a prefix tag (`c`: blob parts, `i`: blob records). */
+async function countPrefix(store: KvStore, tag: string): Promise<number> {
   let n = 0;
-  const s = encodePart('s');
-  for await (const c of store.chunks({ gte: s, lt: s + '\x08' })) n += c.length;
+  const p = encodePart(tag);
+  for await (const c of store.chunks({ gte: p, lt: p + '\x08' })) n += c.length;
   return n;
 }
+/** Entries come a key group at a time, groups in key order (operator, table, key group). */
 function sameOrder(entries: readonly StateEntry[]): void {
   for (let i = 1; i < entries.length; i++) {
     const a = entries[i - 1];
     const b = entries[i];
-    const c = compareTuples([a.operator, a.table, a.keyGroup, a.namespace, a.key], [b.operator, b.table, b.keyGroup, b.namespace, b.key]);
-    assert.equal(c, -1, 'entries come in key order');
+    const c = compareTuples([a.operator, a.table, a.keyGroup], [b.operator, b.table, b.keyGroup]);
+    assert.ok(c <= 0, 'groups come in key order, each one whole');
   }
 }
 
@@ -336,7 +345,7 @@ for (const backend of backends) {
       });
     }
 
-    it('reads each key as of any retained checkpoint: newest version <= it, tombstones hidden, in key order', async () => {
+    it('reads each key as of any retained checkpoint: its newest change <= it, deletes hidden, a key group at a time', async () => {
       const vs = await VersionedState.open(await open(backend.fresh()));
       assert.equal(await vs.latestValidManifest(() => assert.fail('nothing to skip')), undefined);
       await vs.writeCheckpoint(1, [w('a', 1), w('b', { sum: 2, count: 1 }), w('c', 'three'), w(7, [7])], MANIFEST);
@@ -369,38 +378,52 @@ for (const backend of backends) {
       assert.deepEqual(t2.map((e) => e.key), [0, 1, 2, 3, 4, 5, 6, 7].map((kg) => `bt2${kg}`));
       const groups = await readAll(vs, 1, { operator: 'b', table: 't1', keyGroups: { from: 2, to: 5 } });
       assert.deepEqual(groups.map((e) => [e.keyGroup, e.namespace]), [[2, [2, 'ns']], [3, [3, 'ns']], [4, [4, 'ns']]]);
-      await assert.rejects(async () => readAll(vs, 1, { keyGroups: { from: 0, to: 1 } }), isCode('WEIR_INTERNAL'));
+      // Key groups alone: those groups of every operator and table (what a rescaled task owns).
+      const owned = await readAll(vs, 1, { keyGroups: { from: 6, to: 8 } });
+      assert.deepEqual(owned.map((e) => e.key), ['at16', 'at17', 'at26', 'at27', 'bt16', 'bt17', 'bt26', 'bt27']);
+      assert.deepEqual(await readAll(vs, 1, { keyGroups: { from: 3, to: 3 } }), []);
+      await assert.rejects(async () => readAll(vs, 1, { table: 't1' }), isCode('WEIR_INTERNAL'));
+      await assert.rejects(async () => readAll(vs, 1, { keyGroups: { from: 2, to: 1 } }), isCode('WEIR_INTERNAL'));
     });
 
-    it('retain(n) drops old manifests and garbage-collects, in bounded resumable steps, what no retained checkpoint sees', async () => {
+    it('retain(n) drops old manifests and deletes, in bounded resumable steps, the blobs no retained checkpoint reaches', async () => {
       const store = await open(backend.fresh());
-      const vs = await VersionedState.open(store);
+      // Compaction by the count of deltas only: a group's chain is compacted when it would hold more than 2 deltas.
+      const vs = await VersionedState.open(store, { maxDeltas: 2, minCompactChars: 1e9 });
       const keys = Array.from({ length: 60 }, (_, i) => `k${i}`);
+      const groups = new Set(keys.map((k) => keyGroupOf(k, 8))).size;
+      assert.equal(groups, 8);
       // Checkpoint c rewrites every key; from checkpoint 4 on, k0..k9 are deleted.
       for (let c = 1; c <= 6; c++) await vs.writeCheckpoint(c, keys.map((k, i) => (c >= 4 && i < 10 ? del(k) : w(k, c * 100 + i))), { ...MANIFEST, time: c });
-      assert.equal(await rawStateCount(store), 360);
+      // Per group: 1 (first changes), 2, 3 (deltas), 4 (compacted: the group whole), 5, 6 (deltas).
+      assert.deepEqual((await storedBlobs(store)).filter((b) => b[2] === 0).map((b) => b[3]), [1, 2, 3, 4, 5, 6]);
+      assert.equal(await countPrefix(store, 'i'), 6 * groups);
       const expected5 = await asMap(vs, 5);
       const expected6 = await asMap(vs, 6);
-      let stats = await vs.retain(2, { budget: 25 });
+      // A budget of 10 store entries: one group's garbage (3 blobs: 3 parts and 3 records) per step.
+      let stats = await vs.retain(2, { budget: 10 });
       assert.deepEqual(stats.dropped, [1, 2, 3, 4]);
-      assert.ok(stats.scanned >= 25 && stats.scanned < 25 + 6, `a bounded step (${stats.scanned})`);
+      assert.equal(stats.deleted, 6);
       assert.equal(stats.cycleComplete, false);
       let steps = 1;
       while (!stats.cycleComplete) {
-        stats = await vs.retain(2, { budget: 25 });
+        stats = await vs.retain(2, { budget: 10 });
         assert.ok(++steps < 40);
       }
-      assert.ok(steps >= 10, `several steps (${steps})`);
-      // Left: versions 5 and 6 of k10..k59 (both retained checkpoints see their own), nothing of k0..k9.
-      assert.equal(await rawStateCount(store), 100);
+      assert.equal(steps, groups);
+      // Left: 4, 5 and 6 of each group (checkpoint 5 reads 4 + 5, checkpoint 6 reads 4 + 5 + 6).
+      assert.deepEqual((await storedBlobs(store)).filter((b) => b[2] === 0).map((b) => b[3]), [4, 5, 6]);
+      assert.equal(await countPrefix(store, 'i'), 3 * groups);
+      assert.equal(await countPrefix(store, 'c'), 3 * groups);
       assert.deepEqual(await asMap(vs, 5), expected5);
       assert.deepEqual(await asMap(vs, 6), expected6);
       assert.deepEqual((await vs.manifests()).map((m) => m.id), [6, 5]);
       await assert.rejects(async () => readAll(vs, 4), isCode('WEIR_INTERNAL'));
-      // Keeping only the latest: its visible versions stay, and a key unchanged since an old checkpoint survives.
+      // Keeping only the latest: k10's group is compacted into checkpoint 7 (its chain had 2 deltas), the
+      // others keep reaching back to checkpoint 4: a key unchanged since an old checkpoint survives.
       await vs.writeCheckpoint(7, [w('k10', 'new')], { ...MANIFEST, time: 7 });
       while (!(await vs.retain(1, { budget: 1000 })).cycleComplete);
-      assert.equal(await rawStateCount(store), 50);
+      assert.equal(await countPrefix(store, 'i'), 3 * (groups - 1) + 1);
       const m7 = await asMap(vs, 7);
       assert.equal(m7.get('k10'), 'new');
       assert.equal(m7.get('k11'), 611);
@@ -436,10 +459,13 @@ for (const backend of backends) {
       // Checkpoint 3 builds on 1: checkpoint 2's versions (a=2, b deleted, c) must not show through.
       await vs.writeCheckpoint(3, [w('d', 3)], { ...MANIFEST, time: 3 });
       assert.deepEqual(await asMap(vs, 3), new Map<KeyPart, unknown>([['a', 1], ['b', 1], ['d', 3]]));
-      // GC deletes the abandoned versions; two full passes later the bookkeeping forgets them.
-      for (let k = 0; k < 3; k++) while (!(await vs.retain(5)).cycleComplete);
-      assert.equal(await rawStateCount(store), 3);
+      // GC deletes the abandoned blobs (checkpoint 2's), then the bookkeeping forgets them.
+      const before = await storedBlobs(store);
+      assert.ok(before.some((b) => b[3] === 2));
+      while (!(await vs.retain(5)).cycleComplete);
+      assert.deepEqual(await storedBlobs(store), before.filter((b) => b[3] !== 2));
       assert.deepEqual(await asMap(vs, 3), new Map<KeyPart, unknown>([['a', 1], ['b', 1], ['d', 3]]));
+      assert.equal((decodeValue((await store.getMany([encodeTuple(['x', 'meta'])]))[0]!) as { abandoned: unknown[] }).abandoned.length, 0);
     });
 
     it('skips a manifest of an unknown format with a report; all manifests bad is WEIR_NO_VALID_CHECKPOINT', async () => {
@@ -448,11 +474,11 @@ for (const backend of backends) {
       await vs.writeCheckpoint(1, [w('a', 1)], MANIFEST);
       await vs.writeCheckpoint(2, [w('a', 2)], MANIFEST);
       const [text2] = await store.getMany([encodeTuple(['m', 2])]);
-      await store.batch([{ type: 'put', key: encodeTuple(['m', 2]), value: '2' + text2!.slice(1) }]);
+      await store.batch([{ type: 'put', key: encodeTuple(['m', 2]), value: '3' + text2!.slice(1) }]);
       const skipped: SkippedManifest[] = [];
       assert.equal((await vs.latestValidManifest((s) => skipped.push(s)))?.id, 1);
       assert.deepEqual(skipped.map((s) => [s.id, s.reason]), [[2, 'unknown-format']]);
-      assert.match(skipped[0].error.message, /format 2, this weir reads format 1/);
+      assert.match(skipped[0].error.message, /format 3, this weir reads format 2 \(written by a newer weir/);
       // Now break checkpoint 1 too (truncated): nothing usable, and it says so rather than start empty.
       const [text1] = await store.getMany([encodeTuple(['m', 1])]);
       await store.batch([{ type: 'put', key: encodeTuple(['m', 1]), value: text1!.slice(0, 20) }]);

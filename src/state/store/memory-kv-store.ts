@@ -78,6 +78,7 @@ class MemoryKvStore implements KvStore {
     let done = false;
     return {
       put: (key, value) => void ops.push({ type: 'put', key, value }),
+      putBytes: (key, value) => void ops.push({ type: 'put', key, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8') }),
       del: (key) => void ops.push({ type: 'del', key }),
       get length() {
         return ops.length;

@@ -14,7 +14,7 @@ import { WeirError, messageOf } from '../../errors.js';
  * - `v` + the bytes of `v8.serialize(value)` as latin1 chars, for everything else (Map, Set, Date,
  *   typed arrays, bigint, -0 inside objects, class instances as plain data, ...).
  *
- * The empty string is not a value: the versioned state uses it as the tombstone.
+ * The empty string is never an encoded value (the versioned state takes a write of it as a delete).
  */
 export function encodeValue(value: unknown): string {
   switch (typeof value) {
