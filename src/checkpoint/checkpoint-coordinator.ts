@@ -29,6 +29,12 @@ export interface CheckpointStorage {
    * the bytes it wrote (keys, values and the manifest).
    */
   write(delta: CheckpointDelta, sinks: Record<string, CommitHandle[]>): Promise<{ bytes: number } | void>;
+  /**
+   * The newest usable checkpoint older than `id`, or null when there is none; from then on the
+   * storage continues from it (`id` and everything after it are given up). Used when a sink's
+   * transaction of checkpoint `id` turns out never to have committed.
+   */
+  fallBack?(id: number): Promise<StoredCheckpoint | null>;
   close(): Promise<void>;
 }
 
@@ -85,6 +91,7 @@ export class CheckpointCoordinator {
         this.logger.info({ savepoint: cp.id }, 'starting from a savepoint');
       }
     }
+    cp = await this.skipLostTransactions(cp);
     this.nextId = this.storage.nextId();
     if (cp) {
       await this.job.restore(cp);
@@ -93,6 +100,32 @@ export class CheckpointCoordinator {
       for (const { node, sink } of this.sinks) await node.after(() => sink.recover(cp.sinks[node.name] ?? []));
     }
     return cp?.id ?? 0;
+  }
+
+  /**
+   * A checkpoint whose transaction in a sink that cannot commit after a restart (Kafka) never
+   * committed is given up for the one before it, whose transaction did (a checkpoint starts only
+   * after the previous one committed); the job then replays from there.
+   */
+  private async skipLostTransactions(cp: StoredCheckpoint | null): Promise<StoredCheckpoint | null> {
+    while (cp) {
+      let lost: { sink: string; epochs: number[] } | null = null;
+      for (const { node, sink } of this.sinks) {
+        if (!sink.lostHandles) continue;
+        const epochs = await sink.lostHandles(cp.sinks[node.name] ?? []);
+        if (epochs.length > 0) {
+          lost = { sink: node.name, epochs };
+          break;
+        }
+      }
+      if (lost === null) return cp;
+      if (!this.storage.fallBack) {
+        throw new WeirError('WEIR_SINK_TRANSACTION_LOST', `checkpoint ${cp.id}: the transaction of ${lost.sink} never committed, and this checkpoint storage keeps no older checkpoint to replay from`, { step: lost.sink });
+      }
+      this.logger.warn({ checkpoint: cp.id, sink: lost.sink, epochs: lost.epochs }, 'the transaction of this checkpoint never committed: restoring the one before it and replaying');
+      cp = await this.storage.fallBack(cp.id);
+    }
+    return cp;
   }
 
   /** Starts the periodic checkpoints. */
@@ -159,14 +192,18 @@ export class CheckpointCoordinator {
       // the workers' output after their snapshot is held back until the pre-commits are queued.
       const snap = this.job.snapshot(id);
       const delta = snap instanceof Promise ? await snap : snap;
-      const pending = this.sinks.map(({ node, sink }) => node.after(() => sink.preCommit(id)));
+      const pending = this.sinks.map(({ node, sink }) => node.after(() => sink.preCommit(id, { sources: delta.sources })));
       this.job.snapshotTaken();
       // Asynchronous part: processing goes on meanwhile.
       const handles = await Promise.all(pending);
       const bySink: Record<string, CommitHandle[]> = {};
       this.sinks.forEach(({ node }, i) => (bySink[node.name] = [handles[i]]));
       const written = await this.storage.write(delta, bySink);
-      await Promise.all(this.sinks.map(({ node, sink }, i) => node.after(() => sink.commit(handles[i]))));
+      // Sinks that cannot commit after a restart (Kafka) first: if the job dies before they commit, no
+      // other sink has committed this checkpoint either, and the job can replay it (skipLostTransactions).
+      const first = this.sinks.map((s, i) => ({ ...s, handle: handles[i] })).filter((s) => s.sink.lostHandles !== undefined);
+      for (const { node, sink, handle } of first) await node.after(() => sink.commit(handle));
+      await Promise.all(this.sinks.map(({ node, sink }, i) => (sink.lostHandles !== undefined ? undefined : node.after(() => sink.commit(handles[i])))));
       await this.job.checkpointComplete(delta);
       let changes = 0;
       let valueBytes = 0;

@@ -1,4 +1,5 @@
 import { WeirError, messageOf } from '../errors.js';
+import type { SourceSnapshot } from '../checkpoint/snapshot.js';
 import type { Sink } from './sink.js';
 
 /** A value that survives `JSON.stringify` / `JSON.parse` unchanged. */
@@ -67,7 +68,7 @@ export interface TransactionalSink<in T> extends Sink<T> {
    * Makes everything written since the previous `preCommit` durable but invisible, as the transaction
    * of `epoch`, and returns its handle. An epoch without writes gives a handle too.
    */
-  preCommit(epoch: number): Promise<CommitHandle>;
+  preCommit(epoch: number, context?: PreCommitContext): Promise<CommitHandle>;
   /** Makes a pre-committed transaction visible. Idempotent. */
   commit(handle: CommitHandle): Promise<void>;
   /** Drops a pre-committed transaction. Idempotent; an already committed one stays committed. */
@@ -77,6 +78,18 @@ export interface TransactionalSink<in T> extends Sink<T> {
    * epoch order, then aborts every other pending transaction of this sink.
    */
   recover(lastCommitted: readonly CommitHandle[]): Promise<void>;
+  /**
+   * For a sink that cannot commit a pre-committed transaction after a restart (Kafka through kafkajs:
+   * a new producer aborts the old one's open transaction): the epochs among `handles` that were never
+   * committed. A checkpoint with such handles is given up for the one before it, and the job replays
+   * from there. Such sinks commit first at each checkpoint, before the other sinks.
+   */
+  lostHandles?(handles: readonly CommitHandle[]): Promise<number[]>;
+}
+
+/** What a sink learns at `preCommit`: the checkpoint's source positions (a Kafka sink commits Kafka offsets with its transaction). */
+export interface PreCommitContext {
+  readonly sources?: Readonly<Record<string, SourceSnapshot>>;
 }
 
 /**

@@ -56,7 +56,7 @@ export interface KafkaSourceOptions<V, K = string | null> extends KafkaConnectio
   readonly commitOffsets?: boolean;
   /** Partitions kafkajs fetches concurrently (default 4): the batches buffered at most. */
   readonly partitionsConsumedConcurrently?: number;
-  /** Consumer session timeout, ms (default 30 000). */
+  /** Consumer session timeout, ms (default 30 000): how long a member that died keeps its partitions from the others. */
   readonly sessionTimeout?: number;
 }
 
@@ -96,8 +96,9 @@ const stringKeys: KafkaDecoder<string> = {
  * Reads Kafka topics as a consumer group member (kafkajs by default). Offsets live in weir's
  * checkpoints (no auto-commit): a restored job resumes each partition exactly where the checkpoint
  * left it; after a checkpoint completes its offsets are also committed to the group. Each partition is
- * a split with its own watermark (the source's watermark is the minimum over partitions that are not
- * idle: set `idleTimeout` in the watermark strategy for topics with quiet partitions). Backpressure: a
+ * a split with its own watermark: the source's watermark is the minimum over the topics' partitions
+ * that are not idle, assigned to this member or not (set `idleTimeout` in the watermark strategy for
+ * topics with quiet partitions). Backpressure: a
  * fetched batch is handed over only as fast as the job polls it, and kafkajs fetches a partition again
  * only once its batch is taken, so memory stays bounded when a sink is slow.
  *
@@ -127,9 +128,11 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
   private restored: Map<string, string> | null = null;
   /** Where to start partitions the checkpoint does not have (offset per split), fetched at open. */
   private readonly startOffsets = new Map<string, string>();
-  /** Bounded reads: the end offset per split. */
+  /** The end offset per split when the source opened (bounded reads stop there). */
   private readonly endOffsets = new Map<string, string>();
   private assigned: readonly string[] = [];
+  /** Every partition of the topics (at open): the splits whose watermarks count, assigned now or not. */
+  private allSplits: readonly string[] = [];
   private readonly valueCodec: KafkaDecoder<V>;
   private readonly keyCodec: KafkaDecoder<K>;
   private crashed: unknown = null;
@@ -155,6 +158,7 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
       const consumer = (this.consumer = client.consumer({
         groupId: this.opts.groupId,
         sessionTimeout: this.opts.sessionTimeout ?? 30_000,
+        heartbeatInterval: Math.min(3000, Math.floor((this.opts.sessionTimeout ?? 30_000) / 3)),
         allowAutoTopicCreation: false,
         readUncommitted: false,
       }));
@@ -172,11 +176,13 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
   /** Start offsets for `earliest` / `latest` / a timestamp, and end offsets for bounded reads: fetched once. */
   private async fetchStartAndEndOffsets(admin: Admin): Promise<void> {
     const start = this.opts.startFrom ?? 'earliest';
+    const all: string[] = [];
     for (const topic of this.opts.topics) {
       const offsets = await admin.fetchTopicOffsets(topic);
       for (const o of offsets) {
         const split = splitOf(topic, o.partition);
-        if (this.opts.endAt === 'latest') this.endOffsets.set(split, o.high);
+        all.push(split);
+        this.endOffsets.set(split, o.high);
         if (start === 'earliest') this.startOffsets.set(split, o.low);
         else if (start === 'latest') this.startOffsets.set(split, o.high);
       }
@@ -189,6 +195,7 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
         for (const c of committed?.partitions ?? []) this.startOffsets.set(splitOf(topic, c.partition), c.offset === '-1' ? (low.get(c.partition) ?? '0') : c.offset);
       }
     }
+    this.allSplits = all.sort();
   }
 
   /** A new assignment: seek each new partition to its checkpointed offset, or where `startFrom` says. */
@@ -230,8 +237,13 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
     for (const [split, offset] of restored) this.positions.set(split, offset);
   }
 
+  /**
+   * Every partition of the topics, not only those assigned now: a partition another member still
+   * holds (one of a job that died, until its session times out) holds the watermark back rather than
+   * letting it run ahead on the partitions this member has.
+   */
   splits(): readonly string[] {
-    return this.assigned;
+    return this.allSplits;
   }
 
   /** After a checkpoint completed: commit its offsets to the group (monitoring; where another member picks up). */
@@ -258,13 +270,11 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
     return this.take(head, max);
   }
 
-  /** Bounded reads: every assigned partition is at its end offset (and nothing is queued). */
+  /** Bounded reads: every partition of the topics is at its end offset (and nothing is queued). */
   private endReached(): boolean {
-    if (this.opts.endAt !== 'latest' || this.queue.length > 0 || this.assigned.length === 0) return false;
-    for (const split of this.assigned) {
-      const end = this.endOffsets.get(split);
+    if (this.opts.endAt !== 'latest' || this.queue.length > 0) return false;
+    for (const [split, end] of this.endOffsets) {
       const at = this.positions.get(split) ?? this.startOffsets.get(split);
-      if (end === undefined) continue;
       if (at === undefined || BigInt(at) < BigInt(end)) return false;
     }
     return true;

@@ -1,0 +1,93 @@
+/**
+ * sinks.kafka against the real broker: at-least-once writes with keys, headers and timestamps; an
+ * exactly-once job's output is visible (read_committed, Kafka's Java client) only once its checkpoints
+ * commit; an exactly-once sink needs checkpoints; a record the codec refuses fails with its reason.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { Pipeline, WeirError, codecs, sinks, sources } from '../src/index.js';
+import { kafkaBrokers, type KafkaBrokers } from './kafka-broker.js';
+import { committedRecords } from './kafka-java-reader.js';
+
+describe('sinks.kafka', () => {
+  let broker: KafkaBrokers | null = null;
+  let kafka: Kafka;
+  let admin: Admin;
+  let tmp = '';
+  const topics: string[] = [];
+  before(async () => {
+    tmp = await mkdtemp(path.join(tmpdir(), 'weir-kafka-sink-'));
+  });
+  after(async () => {
+    if (topics.length > 0) await admin?.deleteTopics({ topics }).catch(() => undefined);
+    await admin?.disconnect();
+    await broker?.stop();
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  async function topic(t: TestContext, partitions = 3): Promise<string | null> {
+    if (broker === null) {
+      broker = await kafkaBrokers(t);
+      if (broker === null) return null;
+      kafka = new Kafka({ clientId: 'weir-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
+      admin = kafka.admin();
+      await admin.connect();
+    }
+    const name = `weir-sink-${randomUUID()}`;
+    await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+    topics.push(name);
+    return name;
+  }
+
+  it('writes at least once, with keys, headers and event timestamps', async (t) => {
+    const out = await topic(t);
+    if (out === null) return;
+    const records = Array.from({ length: 500 }, (_, i) => ({ id: i, user: `u${i % 7}`, ts: 1_700_000_000_000 + i }));
+    const p = new Pipeline({ name: 'alo' });
+    p.source(sources.array(records), { timestamp: (r) => r.ts }).sink(sinks.kafka({ brokers: broker!.brokers, topic: out, key: (r) => r.user, headers: (r) => ({ id: String(r.id) }) }));
+    await p.run();
+    const got: { key: string; value: { id: number }; timestamp: number; header: string; partition: number }[] = [];
+    const read = new Pipeline({ name: 'read-back' });
+    read.source(sources.kafka<{ id: number; user: string }>({ brokers: broker!.brokers, topics: [out], groupId: `g-${randomUUID()}`, endAt: 'latest' }))
+      .map((r) => ({ key: r.key!, value: r.value, timestamp: r.timestamp, header: r.headers.id, partition: r.partition }))
+      .sink(sinks.collect(got));
+    await read.run();
+    assert.equal(got.length, 500);
+    assert.deepEqual(got.map((g) => g.value.id).sort((a, b) => a - b), records.map((r) => r.id));
+    for (const g of got) {
+      assert.equal(g.header, String(g.value.id));
+      assert.equal(g.timestamp, 1_700_000_000_000 + g.value.id);
+      assert.equal(g.key, `u${g.value.id % 7}`);
+    }
+    const partitionOf = new Map<string, number>();
+    for (const g of got) assert.equal(partitionOf.get(g.key) ?? (partitionOf.set(g.key, g.partition), g.partition), g.partition, 'a key stays in one partition');
+  });
+
+  it('exactly once: each checkpoint commits one transaction; read_committed sees every record once', async (t) => {
+    const out = await topic(t);
+    if (out === null) return;
+    const p = new Pipeline({ name: 'eo-sink', batchSize: 50, checkpoint: { dir: path.join(tmp, 'eo'), interval: '20ms' } });
+    p.source(sources.generator((i) => ({ i }), { count: 3000, seed: 1 })).sink(sinks.kafka<{ i: number }>({ brokers: broker!.brokers, topic: out, exactlyOnce: true, key: (r) => String(r.i % 10) }));
+    await p.run();
+    assert.ok((p.lastCheckpoint()?.id ?? 0) > 1, 'several checkpoints');
+    const lines = await committedRecords(broker!.brokers, out);
+    assert.equal(lines.length, 3000);
+    assert.deepEqual(new Set(lines.map((l) => (JSON.parse(l.split('\t')[1]) as { i: number }).i)).size, 3000);
+  });
+
+  it('refuses an exactly-once sink without checkpoints, and a record its codec refuses', async (t) => {
+    const out = await topic(t, 1);
+    if (out === null) return;
+    const p = new Pipeline({ name: 'no-ckpt' });
+    p.source(sources.array([{ a: 1 }])).sink(sinks.kafka({ brokers: broker!.brokers, topic: out, exactlyOnce: true }));
+    await assert.rejects(p.run(), (e: unknown) => e instanceof WeirError && e.code === 'WEIR_INVALID_PLAN' && /checkpoint/.test(e.message));
+    const q = new Pipeline({ name: 'bad-record' });
+    q.source(sources.array([{ n: 1 }, { n: 'two' as unknown as number }])).sink(sinks.kafka({ brokers: broker!.brokers, topic: out, codec: codecs.json<{ n: number }>({ fields: { n: 'number' } }) }), { name: 'to-kafka' });
+    await assert.rejects(q.run(), (e: unknown) => e instanceof WeirError && e.code === 'WEIR_ENCODE_FAILED' && e.step === 'to-kafka' && /field n/.test(e.message));
+  });
+});
