@@ -161,6 +161,8 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
         heartbeatInterval: Math.min(3000, Math.floor((this.opts.sessionTimeout ?? 30_000) / 3)),
         allowAutoTopicCreation: false,
         readUncommitted: false,
+        // A fetch waits at most this long for data: also how long closing waits for the last one.
+        maxWaitTimeInMs: 500,
       }));
       consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
       consumer.on(consumer.events.CRASH, (e) => {
@@ -374,18 +376,26 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
   }
 
   /** kafkajs hands over a partition's batch: queue it and wait until the job took all of it. */
-  private async onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0 || this.closed) return;
     const split = splitOf(batch.topic, batch.partition);
     const messages = this.fromPosition(batch, split);
-    if (messages.length === 0) return;
+    // kafkajs fetches a partition again from its last resolved offset (nothing is committed: autoCommit
+    // is off): resolve what was handed over, or what was skipped, or it fetches the same batch forever.
+    if (messages.length === 0) {
+      resolveOffset(batch.lastOffset());
+      return;
+    }
     let resolve!: () => void;
     const done = new Promise<void>((r) => (resolve = r));
     this.queue.push({ topic: batch.topic, partition: batch.partition, split, messages, next: 0, done: resolve });
     this.wake?.();
     for (;;) {
       const finished = await Promise.race([done.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), HEARTBEAT_EVERY_MS).unref())]);
-      if (finished) return;
+      if (finished) {
+        if (!this.closed) resolveOffset(messages[messages.length - 1].offset);
+        return;
+      }
       if (!isRunning() || isStale() || this.closed) {
         const i = this.queue.findIndex((q) => q.done === resolve);
         if (i >= 0) this.queue.splice(i, 1);
