@@ -1,6 +1,7 @@
 /**
  * Reads a topic with Kafka's own Java client at read_committed (test/fixtures/java/CommittedReader.java,
- * compiled on first use against the broker's jars in kafka-broker/lib). The exactly-once tests check
+ * compiled on first use against the broker's jars in kafka-broker/lib, fetched by
+ * scripts/kafka/broker.mjs when missing). The exactly-once tests check
  * their output with it rather than with kafkajs, whose read_committed filtering lets records of
  * aborted transactions through when several are interleaved (docs/kafka.md).
  */
@@ -31,7 +32,9 @@ function compile(): Promise<{ classpath: string }> {
   compiled ??= (async () => {
     const root = repoRoot();
     const lib = path.join(process.env.KAFKA_CACHE_DIR ?? path.join(root, 'kafka-broker'), 'lib');
-    if (!existsSync(lib)) throw new Error(`the Kafka jars are not in ${lib}: run npm run kafka:start once (it fetches them)`);
+    // The broker may run from another checkout (or KAFKA_BROKERS): fetch the jars here if need be.
+    if (!existsSync(lib)) await run(process.execPath, [path.join(root, 'scripts', 'kafka', 'broker.mjs'), 'fetch'], { timeout: 15 * 60_000 });
+    if (!existsSync(lib)) throw new Error(`the Kafka jars are not in ${lib} after fetching them (node scripts/kafka/broker.mjs fetch)`);
     const source = path.join(root, 'test', 'fixtures', 'java', 'CommittedReader.java');
     const out = path.join(tmpdir(), 'weir-kafka-java');
     mkdirSync(out, { recursive: true });

@@ -80,6 +80,51 @@ describe('sinks.kafka', () => {
     assert.deepEqual(new Set(lines.map((l) => (JSON.parse(l.split('\t')[1]) as { i: number }).i)).size, 3000);
   });
 
+  it('dead letters to a Kafka topic: original bytes and key, headers with the error, operator and origin', async (t) => {
+    const input = await topic(t, 1);
+    const dlq = await topic(t, 1);
+    if (input === null || dlq === null) return;
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: input, messages: [{ key: 'a', value: '{"n": 1}' }, { key: 'b', value: 'not json' }, { key: 'c', value: '{"n": 0}' }, { key: 'd', value: '{"n": 4}' }] });
+    await producer.disconnect();
+    const out: number[] = [];
+    const p = new Pipeline({ name: 'dlq-topic' });
+    p.source(sources.kafka<{ n: number }>({ brokers: broker!.brokers, topics: [input], groupId: `g-${randomUUID()}`, endAt: 'latest' }), {
+      onError: { deadLetter: sinks.kafkaDeadLetters({ brokers: broker!.brokers, topic: dlq }) },
+      name: 'orders',
+    })
+      .map(
+        (r) => {
+          if (r.value.n === 0) throw new Error('division by zero');
+          return 12 / r.value.n;
+        },
+        { name: 'divide' },
+      )
+      .sink(sinks.collect(out));
+    await p.run();
+    assert.deepEqual(out.sort((a, b) => a - b), [3, 12]);
+    const letters: { key: string; value: string; headers: Record<string, string> }[] = [];
+    const read = new Pipeline({ name: 'read-dlq' });
+    read.source(sources.kafka<string>({ brokers: broker!.brokers, topics: [dlq], groupId: `g-${randomUUID()}`, endAt: 'latest', codec: codecs.string() }))
+      .map((r) => ({ key: r.key!, value: r.value, headers: { ...r.headers } }))
+      .sink(sinks.collect(letters));
+    await read.run();
+    letters.sort((a, b) => a.key.localeCompare(b.key));
+    assert.equal(letters.length, 2);
+    const [undecodable, failed] = letters;
+    assert.deepEqual({ key: undecodable.key, value: undecodable.value }, { key: 'b', value: 'not json' }, 'the original bytes and key');
+    assert.equal(undecodable.headers['weir.error.code'], 'WEIR_DECODE_FAILED');
+    assert.equal(undecodable.headers['weir.error.source'], 'orders');
+    assert.deepEqual([undecodable.headers['weir.source.topic'], undecodable.headers['weir.source.partition'], undecodable.headers['weir.source.offset']], [input, '0', '1']);
+    assert.equal(failed.key, 'c');
+    assert.equal(failed.headers['weir.error.code'], 'WEIR_USER_FUNCTION_FAILED');
+    assert.equal(failed.headers['weir.error.operator'], 'divide');
+    assert.match(failed.headers['weir.error.reason'], /division by zero/);
+    assert.equal(failed.headers['weir.source.offset'], '2');
+    assert.equal((JSON.parse(failed.value) as { value: { n: number } }).value.n, 0, 'the record as JSON');
+  });
+
   it('refuses an exactly-once sink without checkpoints, and a record its codec refuses', async (t) => {
     const out = await topic(t, 1);
     if (out === null) return;

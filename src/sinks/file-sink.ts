@@ -1,9 +1,8 @@
-import type { WriteStream } from 'node:fs';
-import { open as openFile, type FileHandle } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { basename } from 'node:path';
 import { asBuffer, type Codec } from '../codecs/codec.js';
 import { WeirError, messageOf } from '../errors.js';
 import type { FileFraming } from '../sources/file-source.js';
+import { OutputFile } from './output-file.js';
 import type { Sink } from './sink.js';
 
 /**
@@ -58,12 +57,7 @@ export function fileSink<T>(path: string, opts: FileSinkOptions<T>): Sink<T> {
 }
 
 class CodecFileSink<T> implements Sink<T> {
-  private file: FileHandle | null = null;
-  private stream: WriteStream | null = null;
-  private opening: Promise<void> | null = null;
-  /** The first error of the file stream (it may come after the write that caused it returned). */
-  private error: Error | null = null;
-  private closed = false;
+  private readonly file: OutputFile;
   /** Encoded records of the batch being written (reused between batches). */
   private parts: Uint8Array[] = [];
 
@@ -72,22 +66,22 @@ class CodecFileSink<T> implements Sink<T> {
     private readonly path: string,
     private readonly codec: Codec<T>,
     private readonly lines: boolean,
-    private readonly append: boolean,
-  ) {}
+    append: boolean,
+  ) {
+    this.file = new OutputFile('file sink', path, append, () => this.openCodec());
+  }
 
   open(): Promise<void> {
-    return this.ensureOpen();
+    return this.file.open();
   }
 
   write(items: readonly T[]): void | Promise<void> {
-    if (this.error) throw this.error;
-    if (this.closed) throw new Error(`file sink ${this.path} is closed`);
-    const out = this.stream;
-    if (out === null) return this.ensureOpen().then(() => this.write(items));
     if (items.length === 0) return;
-    const buf = this.encode(items);
-    if (out.write(buf)) return;
-    return this.drained(out);
+    return this.file.write(this.encode(items));
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
   }
 
   /** The whole batch, framed, in one buffer. */
@@ -137,45 +131,6 @@ class CodecFileSink<T> implements Sink<T> {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.opening) await this.opening.catch(() => undefined);
-    const out = this.stream;
-    const file = this.file;
-    this.stream = null;
-    this.file = null;
-    try {
-      if (out !== null) await endStream(out).catch((e: unknown) => void this.failed(e));
-      if (file !== null && this.error === null) await file.sync().catch((e: unknown) => void this.failed(e));
-    } finally {
-      // The stream holds a reference on the handle and closes it itself when destroyed.
-      if (out !== null) await destroyStream(out);
-      await file?.close();
-    }
-    if (this.error) throw this.error;
-  }
-
-  private ensureOpen(): Promise<void> {
-    this.opening ??= this.openCodec().then(() =>
-      openFile(this.path, this.append ? 'a' : 'w').then(
-        (file) => {
-          this.file = file;
-          // autoClose off: the handle must outlive the stream's 'finish' so close() can fsync it.
-          const out = file.createWriteStream({ autoClose: false });
-          out.on('error', (e) => this.failed(e));
-          this.stream = out;
-        },
-        (e: unknown) => {
-          const code = (e as { code?: unknown } | null)?.code;
-          const why = code === 'ENOENT' ? `directory ${dirname(this.path)} does not exist` : code === 'EISDIR' ? 'it is a directory' : messageOf(e);
-          throw new Error(`file sink cannot open ${this.path}: ${why}`, { cause: e });
-        },
-      ),
-    );
-    return this.opening;
-  }
-
   private async openCodec(): Promise<void> {
     if (this.codec.open === undefined) return;
     try {
@@ -184,39 +139,4 @@ class CodecFileSink<T> implements Sink<T> {
       throw new Error(`file sink ${this.path}: codec ${this.codec.name} failed to open: ${messageOf(e)}`, { cause: e });
     }
   }
-
-  /** Resolves when `out` drains; rejects if it fails first. */
-  private drained(out: WriteStream): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const onDrain = (): void => {
-        out.off('error', onError);
-        resolve();
-      };
-      const onError = (e: unknown): void => {
-        out.off('drain', onDrain);
-        reject(this.failed(e));
-      };
-      out.once('drain', onDrain);
-      out.once('error', onError);
-    });
-  }
-
-  private failed(e: unknown): Error {
-    this.error ??= new Error(`file sink failed writing ${this.path}: ${messageOf(e)}`, { cause: e });
-    return this.error;
-  }
-}
-
-function destroyStream(out: WriteStream): Promise<void> {
-  if (out.closed) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    out.once('close', () => resolve());
-    out.destroy();
-  });
-}
-
-function endStream(out: WriteStream): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    out.end((e?: Error | null) => (e ? reject(e) : resolve()));
-  });
 }

@@ -2,7 +2,7 @@ import { collectSink } from './collect-sink.js';
 import { consoleSink } from './console-sink.js';
 import { fileSink } from './file-sink.js';
 import { jsonlSink } from './jsonl-sink.js';
-import { kafkaSink } from './kafka-sink.js';
+import { kafkaDeadLetterSink, kafkaSink } from './kafka-sink.js';
 import { postgresSink } from './postgres-sink.js';
 
 /**
@@ -16,4 +16,5 @@ export const sinks = {
   file: fileSink,
   postgres: postgresSink,
   kafka: kafkaSink,
+  kafkaDeadLetters: kafkaDeadLetterSink,
 };

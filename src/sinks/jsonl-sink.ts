@@ -1,8 +1,7 @@
-import type { WriteStream } from 'node:fs';
-import { open as openFile, type FileHandle } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { basename } from 'node:path';
 import { asBuffer, type Codec } from '../codecs/codec.js';
 import { WeirError, messageOf } from '../errors.js';
+import { OutputFile } from './output-file.js';
 import type { Sink } from './sink.js';
 import { TransactionalJsonlSink } from './transactional-jsonl-sink.js';
 import type { TransactionalSink } from './transactional-sink.js';
@@ -85,29 +84,22 @@ function formatWithCodec<T>(codec: Codec<T>, name: string, path: string): (recor
 }
 
 class JsonlFileSink<T> implements Sink<T> {
-  private file: FileHandle | null = null;
-  private stream: WriteStream | null = null;
-  private opening: Promise<void> | null = null;
-  /** The first error of the file stream (it may come after the write that caused it returned). */
-  private error: Error | null = null;
-  private closed = false;
+  private readonly file: OutputFile;
 
   constructor(
     readonly name: string,
     private readonly path: string,
-    private readonly append: boolean,
+    append: boolean,
     private readonly format: ((record: T) => string) | undefined,
-  ) {}
+  ) {
+    this.file = new OutputFile('jsonl sink', path, append);
+  }
 
   open(): Promise<void> {
-    return this.ensureOpen();
+    return this.file.open();
   }
 
   write(items: readonly T[]): void | Promise<void> {
-    if (this.error) throw this.error;
-    if (this.closed) throw new Error(`jsonl sink ${this.path} is closed`);
-    const out = this.stream;
-    if (out === null) return this.ensureOpen().then(() => this.write(items));
     const format = this.format;
     let text = '';
     for (let i = 0; i < items.length; i++) {
@@ -115,86 +107,15 @@ class JsonlFileSink<T> implements Sink<T> {
       if (typeof line !== 'string') throw this.badLine(items[i], line);
       text += `${line}\n`;
     }
-    if (text === '' || out.write(text)) return;
-    return this.drained(out);
+    return this.file.write(text);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    // An open that failed has already failed the job (or the write that triggered it).
-    if (this.opening) await this.opening.catch(() => undefined);
-    const out = this.stream;
-    const file = this.file;
-    this.stream = null;
-    this.file = null;
-    try {
-      if (out !== null) await endStream(out).catch((e: unknown) => void this.failed(e));
-      if (file !== null && this.error === null) await file.sync().catch((e: unknown) => void this.failed(e));
-    } finally {
-      // The stream holds a reference on the handle (file.close() would wait for it forever) and
-      // closes the handle itself when destroyed.
-      if (out !== null) await destroyStream(out);
-      await file?.close();
-    }
-    if (this.error) throw this.error;
-  }
-
-  private ensureOpen(): Promise<void> {
-    this.opening ??= openFile(this.path, this.append ? 'a' : 'w').then(
-      (file) => {
-        this.file = file;
-        // autoClose off: the handle must outlive the stream's 'finish' so close() can fsync it.
-        const out = file.createWriteStream({ autoClose: false, encoding: 'utf8' });
-        out.on('error', (e) => this.failed(e));
-        this.stream = out;
-      },
-      (e: unknown) => {
-        const code = (e as { code?: unknown } | null)?.code;
-        const why = code === 'ENOENT' ? `directory ${dirname(this.path)} does not exist` : code === 'EISDIR' ? 'it is a directory' : messageOf(e);
-        throw new Error(`jsonl sink cannot open ${this.path}: ${why}`, { cause: e });
-      },
-    );
-    return this.opening;
-  }
-
-  /** Resolves when `out` drains; rejects if it fails first. */
-  private drained(out: WriteStream): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const onDrain = (): void => {
-        out.off('error', onError);
-        resolve();
-      };
-      const onError = (e: unknown): void => {
-        out.off('drain', onDrain);
-        reject(this.failed(e));
-      };
-      out.once('drain', onDrain);
-      out.once('error', onError);
-    });
-  }
-
-  private failed(e: unknown): Error {
-    this.error ??= new Error(`jsonl sink failed writing ${this.path}: ${messageOf(e)}`, { cause: e });
-    return this.error;
+  close(): Promise<void> {
+    return this.file.close();
   }
 
   private badLine(record: T, line: unknown): Error {
     const by = this.format === undefined ? 'JSON.stringify' : 'format';
     return new WeirError('WEIR_SINK_FAILED', `${by} returned ${typeof line}, not a string, for a record of ${this.path}`, { step: this.name, record });
   }
-}
-
-function destroyStream(out: WriteStream): Promise<void> {
-  if (out.closed) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    out.once('close', () => resolve());
-    out.destroy();
-  });
-}
-
-function endStream(out: WriteStream): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    out.end((e?: Error | null) => (e ? reject(e) : resolve()));
-  });
 }

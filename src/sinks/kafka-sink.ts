@@ -4,7 +4,7 @@ import type { SourceSnapshot } from '../checkpoint/snapshot.js';
 import { WeirError, messageOf } from '../errors.js';
 import { kafkaClientOf, type KafkaClient, type KafkaConnection } from '../kafka/kafka-client.js';
 import type { KafkaPosition } from '../sources/kafka-source.js';
-import type { Sink, SinkContext } from './sink.js';
+import type { DeadLetter, Sink, SinkContext } from './sink.js';
 import { SerialQueue, checkEpoch, transactionStep, type CommitHandle, type PreCommitContext, type TransactionalSink } from './transactional-sink.js';
 
 /** Turns a value into a message's bytes: the shape of weir's codecs (`codecs.json()`, `codecs.avro()`, ...). */
@@ -366,4 +366,68 @@ async function retryConcurrent<R>(f: () => Promise<R>, attempts = 30): Promise<R
       await new Promise((r) => setTimeout(r, Math.min(20 * i, 200)));
     }
   }
+}
+
+/** Options of {@link kafkaDeadLetterSink} (`sinks.kafkaDeadLetters`). */
+export interface KafkaDeadLetterOptions extends KafkaConnection {
+  /** The dead-letter topic. */
+  readonly topic: string;
+}
+
+/**
+ * A dead-letter sink for Kafka input: each record that could not be decoded or processed goes to
+ * `topic` as it was read — the original key and value bytes when it never decoded, else the record
+ * as JSON — with headers naming why and where: `weir.error.code`, `weir.error.reason`,
+ * `weir.error.operator`, `weir.error.source` (the source step), and for Kafka records
+ * `weir.source.topic`, `weir.source.partition`, `weir.source.offset` (as Kafka Connect's dead-letter
+ * queues do). At least once.
+ *
+ * @example
+ * p.source(sources.kafka<Order>({ brokers, topics: ['orders'], groupId: 'orders' }),
+ *          { onError: { deadLetter: sinks.kafkaDeadLetters({ brokers, topic: 'orders.dlq' }) } })
+ */
+export function kafkaDeadLetterSink(opts: KafkaDeadLetterOptions): Sink<DeadLetter> {
+  const { topic, ...connection } = opts;
+  return kafkaSink<DeadLetter>({
+    ...connection,
+    topic,
+    codec: { name: 'dead-letter', encode: (d) => deadLetterValue(d.record) },
+    key: (d) => deadLetterKey(d.record),
+    headers: (d) => {
+      const h: Record<string, string> = {
+        'weir.error.code': d.code,
+        'weir.error.reason': d.reason,
+        'weir.error.operator': d.step,
+        'weir.error.source': d.source,
+      };
+      const where = kafkaOrigin(d.record);
+      if (where !== null) {
+        h['weir.source.topic'] = where.topic;
+        h['weir.source.partition'] = String(where.partition);
+        h['weir.source.offset'] = String(where.offset);
+      }
+      return h;
+    },
+  });
+}
+
+/** A Kafka record, or the raw form of one that did not decode (`encoding: 'base64'`), or null. */
+function kafkaOrigin(r: unknown): { topic: string; partition: number; offset: string; key: unknown; value: unknown; encoding?: unknown } | null {
+  const x = r as { topic?: unknown; partition?: unknown; offset?: unknown } | null;
+  if (x === null || typeof x !== 'object' || typeof x.topic !== 'string' || typeof x.partition !== 'number' || typeof x.offset !== 'string') return null;
+  return x as { topic: string; partition: number; offset: string; key: unknown; value: unknown; encoding?: unknown };
+}
+
+/** The original bytes of a record that never decoded; otherwise the record (or its value) as JSON. */
+function deadLetterValue(record: unknown): Uint8Array {
+  const k = kafkaOrigin(record);
+  if (k !== null && k.encoding === 'base64') return typeof k.value === 'string' ? Buffer.from(k.value, 'base64') : Buffer.alloc(0);
+  return Buffer.from(JSON.stringify(record === undefined ? null : record), 'utf8');
+}
+
+function deadLetterKey(record: unknown): string | Uint8Array | null {
+  const k = kafkaOrigin(record);
+  if (k === null || k.key === null || k.key === undefined) return null;
+  if (k.encoding === 'base64' && typeof k.key === 'string') return Buffer.from(k.key, 'base64');
+  return typeof k.key === 'string' ? k.key : JSON.stringify(k.key);
 }
