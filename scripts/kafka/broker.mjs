@@ -121,6 +121,12 @@ function readText(file) {
   }
 }
 
+/** Whether broker `pid` runs on the jars in `lib` (true when its command line cannot be read). */
+function runsOn(pid, lib) {
+  const cmd = commandLine(pid);
+  return cmd === null || cmd.includes(lib);
+}
+
 /** The broker's pid when a live broker of this run dir is recorded, else null. */
 function brokerPid() {
   const pid = readInt(PID_FILE);
@@ -546,7 +552,9 @@ async function main(argv) {
   switch (cmd) {
     case 'fetch': {
       await withLock(async () => {
-        if (brokerPid() !== null && readText(path.join(LIB, '.fetched')) !== fileHash(POM)) {
+        const pid = brokerPid();
+        // Refuse only to replace the jars a running broker uses (one started from another checkout uses its own).
+        if (pid !== null && runsOn(pid, LIB) && readText(path.join(LIB, '.fetched')) !== fileHash(POM)) {
           throw new Error('the jars must be fetched again (pom.xml changed) but a broker runs on them: stop it first');
         }
         fetchJars();
