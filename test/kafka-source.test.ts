@@ -168,6 +168,8 @@ describe('sources.kafka', () => {
         .sink(sinks.jsonl<SumRow>(file, { exactlyOnce: true }));
       const r = await p.run();
       assert.equal(r.status, stopAfter === Infinity ? 'finished' : 'stopped');
+      const late = r.metrics.filter((m) => m.name === 'weir_late_records_total').reduce((a, m) => a + m.value, 0);
+      assert.equal(late, 0, `no record was late after a restart (run ending at ${stopAfter})`);
     }
     assert.ok(seen < data.length + 3 * 100 + 1, `records were not read again from the start (${seen} read for ${data.length})`);
     const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean).sort();
