@@ -65,7 +65,7 @@ function emitted(job: { out: TestOutput<Out>; late: TestOutput<Ev> }): string[] 
 describe('checkpoint and restore', () => {
   it('a job restarted from its checkpoints, any number of times, emits exactly what a straight run emits, step by step', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 40 }), fc.array(fc.nat(), { maxLength: 4 }), async (steps, rawCuts) => {
+      fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 40 }), fc.array(fc.nat(), { maxLength: 4 }), fc.array(fc.nat(), { maxLength: 6 }), async (steps, rawCuts, rawMarks) => {
         // The straight run: what each step emitted.
         const straight = build();
         const d0 = await TestDriver.create(straight.p);
@@ -78,13 +78,16 @@ describe('checkpoint and restore', () => {
         expected.push(emitted(straight));
         await d0.close();
 
-        // The same steps, with a checkpoint + "crash" + restore into a fresh pipeline at each cut.
+        // The same steps, with a checkpoint + "crash" + restore into a fresh pipeline at each cut, and
+        // checkpoints the job goes on after (incremental: the next one holds only what changed since).
         const cuts = new Set(rawCuts.map((c) => c % (steps.length + 1)));
+        const marks = new Set(rawMarks.map((c) => c % (steps.length + 1)));
         const actual: string[][] = [];
         let job = build();
         let d = await TestDriver.create(job.p);
         let time = 0;
         for (let i = 0; i < steps.length; i++) {
+          if (marks.has(i) && !cuts.has(i)) d.checkpoint();
           if (cuts.has(i)) {
             const cp: TestCheckpoint = d.checkpoint();
             await d.close();

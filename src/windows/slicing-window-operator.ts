@@ -249,6 +249,10 @@ export class SlicingWindowOperator extends KeyedWindowOperator {
     }
     this.droppedSlices.clear();
     this.dirtySlices.clear();
+    // The next record must select its slice again, which marks it changed: records of the slice
+    // selected last (no new selection while they fall in it) would otherwise miss the next snapshot.
+    this.curStart = NaN;
+    this.curEnd = NaN;
     out.meta = { watermark: this.watermark };
   }
 
