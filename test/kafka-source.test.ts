@@ -202,6 +202,40 @@ describe('sources.kafka', () => {
     assert.equal(sum, (60_000 * 59_999) / 2, 'each record once');
   });
 
+  it('a slow sink slows the fetching: what the consumer fetched stays bounded, not the whole backlog', { timeout: 60_000 }, async (t) => {
+    const pad = 'x'.repeat(180);
+    const messages = Array.from({ length: 60_000 }, (_, i) => ({ partition: i % 3, value: JSON.stringify({ i, pad }) }));
+    const topic = await topicWith(t, 3, messages);
+    if (topic === null) return;
+    // The consumer the source makes, watched: how many records kafkajs handed over to it.
+    let fetched = 0;
+    const client = {
+      admin: () => kafka.admin(),
+      producer: (cfg?: Parameters<Kafka['producer']>[0]) => kafka.producer(cfg),
+      consumer: (cfg: Parameters<Kafka['consumer']>[0]) => {
+        const c = kafka.consumer(cfg);
+        c.on(c.events.START_BATCH_PROCESS, (e) => (fetched += e.payload.batchSize));
+        return c;
+      },
+    };
+    let written = 0;
+    let maxAhead = 0;
+    const p = new Pipeline({ name: 'slow-sink', batchSize: 100 });
+    p.source(sources.kafka<{ i: number }>({ client, topics: [topic], groupId: `g-slow-${randomUUID()}` })).sink({
+      name: 'slow',
+      async write(items) {
+        written += items.length;
+        maxAhead = Math.max(maxAhead, fetched - written);
+        await new Promise((r) => setTimeout(r, 20));
+        if (written >= 5_000) void p.stop();
+      },
+    });
+    await p.run();
+    assert.ok(written >= 5_000);
+    assert.ok(fetched < 30_000, `kafkajs fetched ${fetched} of the 60 000 records while the sink took ${written}`);
+    assert.ok(maxAhead < 25_000, `at most ${maxAhead} records were fetched ahead of the sink`);
+  });
+
   it('starts from a timestamp', async (t) => {
     const T = 1_700_000_500_000;
     const messages = Array.from({ length: 40 }, (_, i) => ({ partition: i % 2, value: JSON.stringify({ i }), timestamp: T - 20_000 + i * 1000 }));
