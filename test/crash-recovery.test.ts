@@ -5,7 +5,6 @@
  * for the exactly-once jsonl and PostgreSQL sinks.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,39 +12,15 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Random } from '../src/index.js';
 import type { CrashJobConfig } from './fixtures/crash-job.js';
+import { runJob, type JobExit, type Kill } from './killable-job.js';
 
 const job = fileURLToPath(new URL('./fixtures/crash-job.js', import.meta.url));
 const PG_URL = process.env.WEIR_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 const EVENTS = 60_000;
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stderr: string;
-}
-
-/**
- * Runs the job once; kills it with SIGKILL once it has polled its source `killAfterPolls` times (it
- * prints a line per poll), plus `extraMs`, if it is still running. Counting polls rather than
- * milliseconds makes the kills land mid-run on a fast machine and a slow one alike.
- */
-function runOnce(cfg: CrashJobConfig, kill?: { afterPolls: number; extraMs: number }): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [job, JSON.stringify(cfg)], { env: { ...process.env, WEIR_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let polls = 0;
-    let timer: NodeJS.Timeout | undefined;
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      for (let i = 0; i < d.length; i++) if (d[i] === 10) polls++;
-      if (kill && timer === undefined && polls >= kill.afterPolls) timer = setTimeout(() => child.kill('SIGKILL'), kill.extraMs);
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stderr });
-    });
-  });
+/** Runs the job once (killed with SIGKILL after `kill.afterPolls` polls, when given). */
+function runOnce(cfg: CrashJobConfig, kill?: Kill): Promise<JobExit> {
+  return runJob(job, cfg, { logLevel: 'silent', kill });
 }
 
 /**

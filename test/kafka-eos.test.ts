@@ -6,7 +6,6 @@
  * a multiset): nothing lost, nothing twice.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,27 +17,14 @@ import { Random } from '../src/index.js';
 import type { KafkaEosConfig } from './fixtures/kafka-eos-job.js';
 import { kafkaBrokers, type KafkaBrokers } from './kafka-broker.js';
 import { committedRecords } from './kafka-java-reader.js';
+import { runJob, type JobExit, type Kill } from './killable-job.js';
 
 const job = fileURLToPath(new URL('./fixtures/kafka-eos-job.js', import.meta.url));
 const EVENTS = 20_000;
 
-function runOnce(cfg: KafkaEosConfig, kill?: { afterPolls: number; extraMs: number }): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [job, JSON.stringify(cfg)], { env: { ...process.env, WEIR_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let polls = 0;
-    let timer: NodeJS.Timeout | undefined;
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      for (let i = 0; i < d.length; i++) if (d[i] === 10) polls++;
-      if (kill && timer === undefined && polls >= kill.afterPolls) timer = setTimeout(() => child.kill('SIGKILL'), kill.extraMs);
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stderr });
-    });
-  });
+/** Runs the job once (killed with SIGKILL after `kill.afterPolls` polls, when given); warnings on stderr. */
+function runOnce(cfg: KafkaEosConfig, kill?: Kill): Promise<JobExit> {
+  return runJob(job, cfg, { logLevel: 'warn', kill });
 }
 
 /** What `b` lacks of `a` (missing) and holds beyond it (extra), as multisets. */

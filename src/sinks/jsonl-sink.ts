@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { asBuffer, type Codec } from '../codecs/codec.js';
 import { WeirError, messageOf } from '../errors.js';
+import { jsonLines } from './json-lines.js';
 import { OutputFile } from './output-file.js';
 import type { Sink } from './sink.js';
 import { TransactionalJsonlSink } from './transactional-jsonl-sink.js';
@@ -100,22 +101,10 @@ class JsonlFileSink<T> implements Sink<T> {
   }
 
   write(items: readonly T[]): void | Promise<void> {
-    const format = this.format;
-    let text = '';
-    for (let i = 0; i < items.length; i++) {
-      const line = format === undefined ? JSON.stringify(items[i]) : format(items[i]);
-      if (typeof line !== 'string') throw this.badLine(items[i], line);
-      text += `${line}\n`;
-    }
-    return this.file.write(text);
+    return this.file.write(jsonLines(items, this.format, this.name, this.path));
   }
 
   close(): Promise<void> {
     return this.file.close();
-  }
-
-  private badLine(record: T, line: unknown): Error {
-    const by = this.format === undefined ? 'JSON.stringify' : 'format';
-    return new WeirError('WEIR_SINK_FAILED', `${by} returned ${typeof line}, not a string, for a record of ${this.path}`, { step: this.name, record });
   }
 }

@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { WeirError, messageOf } from '../errors.js';
 import { silentLogger } from '../observability/logger.js';
+import { jsonLines } from './json-lines.js';
 import type { SinkContext } from './sink.js';
 import { SerialQueue, checkEpoch, transactionStep, type CommitHandle, type TransactionalSink } from './transactional-sink.js';
 
@@ -78,14 +79,7 @@ export class TransactionalJsonlSink<T> implements TransactionalSink<T> {
     if (this.error) throw this.error;
     if (this.closed) throw new Error(`jsonl sink ${this.path} is closed`);
     if (this.state === null) return this.start(false).then(() => this.write(items));
-    const format = this.format;
-    let text = '';
-    for (let i = 0; i < items.length; i++) {
-      const line = format === undefined ? JSON.stringify(items[i]) : format(items[i]);
-      if (typeof line !== 'string') throw this.badLine(items[i], line);
-      text += `${line}\n`;
-    }
-    this.buffer += text;
+    this.buffer += jsonLines(items, this.format, this.name, basename(this.path));
     if (this.buffer.length >= FLUSH_CHARS) return this.flush();
   }
 
@@ -392,11 +386,6 @@ export class TransactionalJsonlSink<T> implements TransactionalSink<T> {
 
   private changed(why: string): WeirError {
     return new WeirError('WEIR_SINK_TRANSACTION_LOST', `committed output was changed outside weir: ${why}`, { step: this.name });
-  }
-
-  private badLine(record: T, line: unknown): Error {
-    const by = this.format === undefined ? 'JSON.stringify' : 'format';
-    return new WeirError('WEIR_SINK_FAILED', `${by} returned ${typeof line}, not a string, for a record of ${basename(this.path)}`, { step: this.name, record });
   }
 }
 

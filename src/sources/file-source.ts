@@ -1,7 +1,7 @@
-import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Codec } from '../codecs/codec.js';
 import { WeirError, messageOf } from '../errors.js';
+import { InputFile } from './input-file.js';
 import type { Source, SourceContext } from './source.js';
 
 /**
@@ -146,8 +146,7 @@ interface Frames {
 }
 
 class CodecFileSource<T> implements FileSource<T> {
-  private file: FileHandle | null = null;
-  private opening: Promise<void> | null = null;
+  private readonly file: InputFile;
   private ctx: Pick<SourceContext, 'reject'> | null = null;
   /** Bytes read and not consumed yet start at `start` in `buf`; `buf` ends where the read ended. */
   private buf: Buffer = EMPTY;
@@ -171,7 +170,9 @@ class CodecFileSource<T> implements FileSource<T> {
     readonly framing: FileFraming,
     private readonly highWaterMark: number,
     private readonly maxRecordBytes: number,
-  ) {}
+  ) {
+    this.file = new InputFile('file source', path);
+  }
 
   get bytesRead(): number {
     return this.read;
@@ -219,7 +220,7 @@ class CodecFileSource<T> implements FileSource<T> {
     if (this.failure !== null) throw this.takeFailure();
     if (this.ended) return null;
     // Fast path: a whole batch already buffered and a codec that needs nothing fetched: no promise.
-    if (this.file !== null) {
+    if (this.file.isOpen) {
       const frames = newFrames();
       if (this.collect(frames, max)) {
         const ready = this.prepare(frames);
@@ -241,23 +242,11 @@ class CodecFileSource<T> implements FileSource<T> {
     this.ended = true;
     this.buf = EMPTY;
     this.start = this.scan = 0;
-    if (this.opening) await this.opening.catch(() => undefined);
-    const f = this.file;
-    this.file = null;
-    await f?.close();
+    await this.file.close();
   }
 
   private ensureOpen(): Promise<void> {
-    this.opening ??= openFile(this.path, 'r').then(
-      (f) => {
-        if (this.closed) return f.close();
-        this.file = f;
-      },
-      (e: unknown) => {
-        throw new Error(`file source cannot open ${this.path}: ${describeFsError(e)}`, { cause: e });
-      },
-    );
-    return this.opening;
+    return this.file.open();
   }
 
   /**
@@ -483,8 +472,7 @@ class CodecFileSource<T> implements FileSource<T> {
    * handed out may be views of the old one, so it is never written again).
    */
   private async readMore(): Promise<void> {
-    const file = this.file;
-    if (file === null) {
+    if (!this.file.isOpen) {
       this.eof = true;
       return;
     }
@@ -492,12 +480,7 @@ class CodecFileSource<T> implements FileSource<T> {
     const size = Math.max(pending + this.highWaterMark, this.need, pending * 2);
     const next = Buffer.allocUnsafe(size);
     this.buf.copy(next, 0, this.start);
-    let n: number;
-    try {
-      ({ bytesRead: n } = await file.read(next, pending, size - pending, this.read));
-    } catch (e) {
-      throw new Error(`file source failed reading ${this.path}: ${describeFsError(e)}`, { cause: e });
-    }
+    const n = await this.file.read(next, pending, size - pending, this.read);
     this.read += n;
     this.scan = Math.max(0, this.scan - this.start);
     this.buf = next.subarray(0, pending + n);
@@ -508,12 +491,4 @@ class CodecFileSource<T> implements FileSource<T> {
 
 function newFrames(): Frames {
   return { bytes: [], offsets: [], indexes: [], errors: [] };
-}
-
-function describeFsError(e: unknown): string {
-  const code = (e as { code?: unknown } | null)?.code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EISDIR') return 'it is a directory';
-  if (code === 'EACCES') return 'permission denied';
-  return messageOf(e);
 }

@@ -1,7 +1,7 @@
-import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Codec } from '../codecs/codec.js';
 import { WeirError, messageOf } from '../errors.js';
+import { InputFile } from './input-file.js';
 import type { Source, SourceContext } from './source.js';
 
 /** Options of {@link jsonlSource}. */
@@ -82,8 +82,7 @@ export function jsonlSource<T = unknown>(path: string, opts: JsonlSourceOptions<
 }
 
 class JsonlFileSource<T> implements JsonlSource<T> {
-  private file: FileHandle | null = null;
-  private opening: Promise<void> | null = null;
+  private readonly file: InputFile;
   private ctx: Pick<SourceContext, 'reject'> | null = null;
   /** The current chunk and the offset of its first unconsumed byte. */
   private chunk: Buffer = Buffer.alloc(0);
@@ -106,7 +105,9 @@ class JsonlFileSource<T> implements JsonlSource<T> {
     private readonly highWaterMark: number,
     private readonly parse: ((value: unknown, line: number) => T) | undefined,
     private readonly codec: Codec<unknown> | undefined = undefined,
-  ) {}
+  ) {
+    this.file = new InputFile('jsonl source', path);
+  }
 
   get bytesRead(): number {
     return this.read;
@@ -151,7 +152,7 @@ class JsonlFileSource<T> implements JsonlSource<T> {
     if (this.ended) return null;
     const batch: T[] = [];
     // Fast path: enough complete lines already buffered, no promise for this batch.
-    if (this.file !== null) {
+    if (this.file.isOpen) {
       try {
         if (this.take(batch, max)) return batch;
       } catch (e) {
@@ -167,23 +168,11 @@ class JsonlFileSource<T> implements JsonlSource<T> {
     this.chunk = Buffer.alloc(0);
     this.carry = [];
     this.carried = 0;
-    if (this.opening) await this.opening.catch(() => undefined);
-    const f = this.file;
-    this.file = null;
-    await f?.close();
+    await this.file.close();
   }
 
   private ensureOpen(): Promise<void> {
-    this.opening ??= openFile(this.path, 'r').then(
-      (f) => {
-        if (this.closed) return f.close();
-        this.file = f;
-      },
-      (e: unknown) => {
-        throw new Error(`jsonl source cannot open ${this.path}: ${describeFsError(e)}`, { cause: e });
-      },
-    );
-    return this.opening;
+    return this.file.open();
   }
 
   /** Reads chunks until `batch` holds `max` records or the file ends. */
@@ -326,8 +315,7 @@ class JsonlFileSource<T> implements JsonlSource<T> {
   }
 
   private async readChunk(): Promise<void> {
-    const file = this.file;
-    if (file === null) {
+    if (!this.file.isOpen) {
       this.eof = true;
       return;
     }
@@ -337,23 +325,10 @@ class JsonlFileSource<T> implements JsonlSource<T> {
       this.carried += this.chunk.length - this.start;
     }
     const buf = Buffer.allocUnsafe(this.highWaterMark);
-    let n: number;
-    try {
-      ({ bytesRead: n } = await file.read(buf, 0, buf.length, this.read));
-    } catch (e) {
-      throw new Error(`jsonl source failed reading ${this.path}: ${describeFsError(e)}`, { cause: e });
-    }
+    const n = await this.file.read(buf, 0, buf.length, this.read);
     this.read += n;
     this.chunk = n === buf.length ? buf : buf.subarray(0, n);
     this.start = 0;
     if (n === 0) this.eof = true;
   }
-}
-
-function describeFsError(e: unknown): string {
-  const code = (e as { code?: unknown } | null)?.code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EISDIR') return 'it is a directory';
-  if (code === 'EACCES') return 'permission denied';
-  return messageOf(e);
 }

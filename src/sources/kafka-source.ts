@@ -438,9 +438,18 @@ function parseSplit(split: string): [string, string] {
   return [split.slice(0, i), split.slice(i + 1)];
 }
 
-function headersOf(m: KafkaMessage): Record<string, string> {
+/** Shared by every record without headers (no object per record). */
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+function headersOf(m: KafkaMessage): Readonly<Record<string, string>> {
+  if (!m.headers) return NO_HEADERS;
+  let any = false;
+  for (const _ in m.headers) {
+    any = true;
+    break;
+  }
+  if (!any) return NO_HEADERS;
   const out: Record<string, string> = {};
-  if (!m.headers) return out;
   for (const [k, v] of Object.entries(m.headers)) {
     const last = Array.isArray(v) ? v[v.length - 1] : v;
     if (last !== undefined) out[k] = Buffer.isBuffer(last) ? last.toString('utf8') : String(last);
