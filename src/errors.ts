@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   WEIR_STATE_LOCKED: { domain: 'external', retryable: true, message: 'the state store directory is in use by another job or process' },
   WEIR_STATE_CORRUPT: { domain: 'external', retryable: false, message: 'the state store (its files, or an entry in it) is corrupt and cannot be read' },
   WEIR_STATE_IO: { domain: 'external', retryable: true, message: 'reading or writing the state store failed (disk full, permissions, ...)' },
+  WEIR_REBALANCED: { domain: 'external', retryable: true, message: 'the Kafka group moved partitions (kafkaChangelog checkpoints): the job starts again on its new partitions, restored from the changelog' },
   WEIR_WORKER_FAILED: { domain: 'internal', retryable: true, message: 'a worker thread of a job with parallelism > 1 could not start, or died' },
   WEIR_JOB_STATE: { domain: 'user', retryable: false, message: 'the job was asked to do something its state does not allow (run twice, ...)' },
   WEIR_INTERNAL: { domain: 'internal', retryable: false, message: 'an invariant inside weir was broken: please report it' },

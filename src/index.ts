@@ -13,6 +13,8 @@ export type { GeneratorOptions } from './sources/generator-source.js';
 export type { JsonlSource, JsonlSourceOptions, JsonlRawLine } from './sources/jsonl-source.js';
 export type { KafkaRecord, KafkaSourceOptions, KafkaStartFrom, KafkaPosition, KafkaDecoder } from './sources/kafka-source.js';
 export type { KafkaClient, KafkaConnection } from './kafka/kafka-client.js';
+export { kafkaChangelog, KafkaChangelogStorage, type KafkaChangelogOptions } from './kafka/kafka-changelog-storage.js';
+export { kafkaPartitionOf } from './kafka/murmur2.js';
 export type { KafkaSinkOptions, KafkaCommitHandle, KafkaEncoder, KafkaDeadLetterOptions } from './sinks/kafka-sink.js';
 export { Random } from './sources/random.js';
 export { NexmarkGenerator, type NexmarkOptions } from './sources/nexmark/nexmark-generator.js';

@@ -173,6 +173,8 @@ export class Pipeline {
   private readonly registry = new MetricsRegistry();
   private job: Job | null = null;
   private running: Promise<RunResult> | null = null;
+  /** `stop()` was called (a job started again after a rebalance stops at once). */
+  private stopRequested = false;
 
   constructor(options: PipelineOptions) {
     if (!options || typeof options.name !== 'string' || options.name === '') {
@@ -240,6 +242,7 @@ export class Pipeline {
   /** Stops gracefully: sources stop, in-flight writes finish, sinks close. Resolves when `run()` does. */
   async stop(): Promise<void> {
     if (!this.running) return;
+    this.stopRequested = true;
     this.job?.stop();
     await this.running.then(
       () => undefined,
@@ -388,7 +391,29 @@ export class Pipeline {
     for (const t of threads) await rm(path.join(base, t), { recursive: true, force: true });
   }
 
+  /**
+   * Runs the job; with a storage that restarts on rebalance (`kafkaChangelog`), runs it again each
+   * time the Kafka group moves partitions (`WEIR_REBALANCED`), on the partitions this process now owns.
+   */
   private async execute(): Promise<RunResult> {
+    const storage = this.options.checkpoint?.storage as (CheckpointStorage & { restartsOnRebalance?: boolean }) | undefined;
+    if (storage?.restartsOnRebalance !== true) return this.executeOnce();
+    try {
+      for (;;) {
+        try {
+          return await this.executeOnce();
+        } catch (e) {
+          if (!(e instanceof WeirError && e.code === 'WEIR_REBALANCED') || this.stopRequested) throw e;
+          this.registry.counter('weir_rebalances_total').value++;
+          this.job?.env.logger.warn({ reason: e.message }, 'the Kafka group rebalanced: starting the job again on the partitions this process owns now');
+        }
+      }
+    } finally {
+      await storage.close();
+    }
+  }
+
+  private async executeOnce(): Promise<RunResult> {
     const checkpoint = this.options.checkpoint;
     const checkpointing = checkpoint !== undefined;
     const job = (this.job = (this.options.parallelism ?? 1) > 1 ? this.createParallelJob(checkpointing) : this.createJob({ checkpointing }));
@@ -401,7 +426,15 @@ export class Pipeline {
     job.env.logger.info({ job: this.name, sources: job.compiled.sources.length, operators: job.compiled.operators.length }, 'job starting');
     try {
       try {
+        checkpoint?.storage?.attach?.(
+          {
+            sources: job.compiled.sources.map((s) => ({ name: s.node.name, source: s.plan.source })),
+            sinks: job.compiled.sinks.map((s) => ({ name: s.name, sink: s.sink })),
+          },
+          job.env.logger.child({ component: 'checkpoints' }),
+        );
         await job.open();
+        if (this.stopRequested) job.stop();
         if (checkpoint) {
           const logger = job.env.logger.child({ component: 'checkpoints' });
           if (!checkpoint.storage) {

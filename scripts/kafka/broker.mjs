@@ -287,6 +287,8 @@ transaction.state.log.num.partitions=1
 # ---- test speed ----
 group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
+# a dead member's open transaction is aborted soon after transaction.timeout.ms (default: 10 s after)
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 
 # ---- small footprint ----
 num.network.threads=2

@@ -5,6 +5,9 @@ import type { Job } from '../runtime/job.js';
 import type { SinkNode } from '../runtime/sink-node.js';
 import { isTransactional, type CommitHandle, type TransactionalSink } from '../sinks/transactional-sink.js';
 import type { CheckpointDelta, RestoredCheckpoint } from './snapshot.js';
+import type { ChangelogBatch } from '../kafka/kafka-changelog-storage.js';
+import type { Sink } from '../sinks/sink.js';
+import type { Source } from '../sources/source.js';
 
 /** A checkpoint as a storage returns it: the full state, plus the sinks' pre-committed handles. */
 export interface StoredCheckpoint extends RestoredCheckpoint {
@@ -35,6 +38,15 @@ export interface CheckpointStorage {
    * transaction of checkpoint `id` turns out never to have committed.
    */
   fallBack?(id: number): Promise<StoredCheckpoint | null>;
+  /**
+   * Before the job opens (storages that depend on the job's sources and sinks, as `kafkaChangelog`):
+   * check the job's shape and hook into it.
+   */
+  attach?(parts: { sources: readonly { name: string; source: Source<unknown> }[]; sinks: readonly { name: string; sink: Sink<unknown> }[] }, logger: Logger): void;
+  /** State records an exactly-once sink commits in the checkpoint's own transaction (`kafkaChangelog`), if any. */
+  changelogFor?(delta: CheckpointDelta): ChangelogBatch | undefined;
+  /** False when this process may no longer commit (its Kafka partitions moved to another since the job started). */
+  mayCommit?(): boolean;
   close(): Promise<void>;
 }
 
@@ -192,13 +204,18 @@ export class CheckpointCoordinator {
       // the workers' output after their snapshot is held back until the pre-commits are queued.
       const snap = this.job.snapshot(id);
       const delta = snap instanceof Promise ? await snap : snap;
-      const pending = this.sinks.map(({ node, sink }) => node.after(() => sink.preCommit(id, { sources: delta.sources })));
+      const changelog = this.storage.changelogFor?.(delta);
+      const pending = this.sinks.map(({ node, sink }) => node.after(() => sink.preCommit(id, { sources: delta.sources, changelog })));
       this.job.snapshotTaken();
       // Asynchronous part: processing goes on meanwhile.
       const handles = await Promise.all(pending);
       const bySink: Record<string, CommitHandle[]> = {};
       this.sinks.forEach(({ node }, i) => (bySink[node.name] = [handles[i]]));
       const written = await this.storage.write(delta, bySink);
+      // A member whose partitions moved must not commit: another process owns them (and their output) now.
+      if (this.storage.mayCommit && !this.storage.mayCommit()) {
+        throw new WeirError('WEIR_REBALANCED', `checkpoint ${id} not committed: the Kafka group moved this process's partitions since the job started`);
+      }
       // Sinks that cannot commit after a restart (Kafka) first: if the job dies before they commit, no
       // other sink has committed this checkpoint either, and the job can replay it (skipLostTransactions).
       const first = this.sinks.map((s, i) => ({ ...s, handle: handles[i] })).filter((s) => s.sink.lostHandles !== undefined);

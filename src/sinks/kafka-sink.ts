@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { SourceSnapshot } from '../checkpoint/snapshot.js';
 import { WeirError, messageOf } from '../errors.js';
 import { kafkaClientOf, type KafkaClient, type KafkaConnection } from '../kafka/kafka-client.js';
+import type { ChangelogCarrier } from '../kafka/kafka-changelog-storage.js';
 import type { KafkaPosition } from '../sources/kafka-source.js';
 import type { DeadLetter, Sink, SinkContext } from './sink.js';
 import { SerialQueue, checkEpoch, transactionStep, type CommitHandle, type PreCommitContext, type TransactionalSink } from './transactional-sink.js';
@@ -36,6 +37,13 @@ export interface KafkaSinkOptions<T> extends KafkaConnection {
    * fences the producer of the one that died. Two jobs writing at once need different ones.
    */
   readonly transactionalId?: string;
+  /**
+   * How long the broker lets a transaction stay open, ms (default 60 000; 10 000 with
+   * `kafkaChangelog` checkpoints): a process that died leaves its transaction open this long, which
+   * holds back `read_committed` readers of the topic (and the group's state hand-over). Must exceed
+   * the checkpoint interval plus the time a commit takes.
+   */
+  readonly transactionTimeout?: number;
 }
 
 /** A Kafka sink's pre-committed transaction. */
@@ -133,8 +141,11 @@ class KafkaSink<T> implements Sink<T> {
  */
 const PRODUCERS = 2;
 
-class TransactionalKafkaSink<T> implements TransactionalSink<T> {
+class TransactionalKafkaSink<T> implements TransactionalSink<T>, ChangelogCarrier {
   readonly transactional = true as const;
+  readonly carriesChangelog = true as const;
+  /** With `kafkaChangelog`: this process's name, the end of its transactional ids. */
+  private instance: string | null = null;
   readonly name: string;
   private producers: Producer[] = [];
   private ids: string[] = [];
@@ -163,10 +174,21 @@ class TransactionalKafkaSink<T> implements TransactionalSink<T> {
     return `weir-epoch.${this.transactionalId}`;
   }
 
+  /** With `kafkaChangelog` checkpoints (each process of the group has its own transactional ids). */
+  useInstance(instance: string): void {
+    this.instance = instance;
+  }
+
   async open(ctx: SinkContext): Promise<void> {
     this.step = ctx.name;
     this.logger = ctx.logger;
-    this.transactionalId = this.opts.transactionalId ?? `weir.${ctx.job ?? 'job'}.${ctx.name}`;
+    this.ids = [];
+    this.producers = [];
+    this.current = 0;
+    this.pending.clear();
+    this.closed = false;
+    const base = this.opts.transactionalId ?? `weir.${ctx.job ?? 'job'}.${ctx.name}`;
+    this.transactionalId = this.instance === null ? base : `${base}.${this.instance}`;
     const client = await kafkaClientOf(this.opts, ctx.logger, ctx.name);
     await this.codec.open?.();
     this.admin = client.admin();
@@ -184,7 +206,8 @@ class TransactionalKafkaSink<T> implements TransactionalSink<T> {
    * initializes at the first transaction, so one is begun and aborted here.)
    */
   private async fencedProducer(transactionalId: string): Promise<Producer> {
-    const producer = this.client!.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: await defaultPartitioner() });
+    const transactionTimeout = this.opts.transactionTimeout ?? (this.instance === null ? undefined : 10_000);
+    const producer = this.client!.producer({ transactionalId, transactionTimeout, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: await defaultPartitioner() });
     await producer.connect();
     const fence = await producer.transaction();
     await fence.abort();
@@ -220,8 +243,17 @@ class TransactionalKafkaSink<T> implements TransactionalSink<T> {
     return this.queue.run(() =>
       transactionStep(this.step, this.closed, `preCommit(${epoch})`, async () => {
         const i = this.current;
+        const changelog = context?.changelog;
+        if (this.txns[i] === null && changelog !== undefined && changelog.messages.length > 0) this.txns[i] = await this.producers[i].transaction();
         const txn = this.txns[i];
         if (txn === null) return { epoch, transactionalId: this.ids[i], empty: true };
+        if (changelog !== undefined && changelog.messages.length > 0) {
+          try {
+            await txn.send({ topic: changelog.topic, acks: -1, messages: changelog.messages.map((m) => ({ ...m })) });
+          } catch (e) {
+            throw new WeirError('WEIR_SINK_COMMIT_FAILED', `sending ${changelog.messages.length} state records to ${changelog.topic} in the transaction of epoch ${epoch} failed: ${messageOf(e)}`, { step: this.step, cause: e });
+          }
+        }
         // The records are acknowledged (send awaited them); add the epoch marker and the consumed offsets.
         await retryConcurrent(() => txn.sendOffsets({ consumerGroupId: this.markerGroup, topics: [{ topic: this.opts.topic, partitions: [{ partition: 0, offset: String(epoch) }] }] }));
         for (const position of kafkaPositions(context?.sources)) {

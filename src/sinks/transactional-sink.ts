@@ -1,6 +1,7 @@
 import { WeirError, messageOf } from '../errors.js';
 import type { SourceSnapshot } from '../checkpoint/snapshot.js';
 import type { Sink } from './sink.js';
+import type { ChangelogBatch } from '../kafka/kafka-changelog-storage.js';
 
 /** A value that survives `JSON.stringify` / `JSON.parse` unchanged. */
 export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
@@ -90,6 +91,8 @@ export interface TransactionalSink<in T> extends Sink<T> {
 /** What a sink learns at `preCommit`: the checkpoint's source positions (a Kafka sink commits Kafka offsets with its transaction). */
 export interface PreCommitContext {
   readonly sources?: Readonly<Record<string, SourceSnapshot>>;
+  /** With `kafkaChangelog` checkpoints: the state records the exactly-once Kafka sink commits in the same transaction. */
+  readonly changelog?: ChangelogBatch;
 }
 
 /**

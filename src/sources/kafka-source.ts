@@ -2,6 +2,7 @@ import type { Admin, Batch, Consumer, EachBatchPayload, KafkaMessage } from 'kaf
 import type { Logger } from 'pino';
 import { WeirError, messageOf } from '../errors.js';
 import { kafkaClientOf, type KafkaConnection } from '../kafka/kafka-client.js';
+import type { KafkaGroupMember } from '../kafka/kafka-changelog-storage.js';
 import type { Source, SourceContext } from './source.js';
 
 /**
@@ -79,7 +80,8 @@ interface Pending {
 }
 
 const EMPTY_POLL_WAIT_MS = 50;
-const HEARTBEAT_EVERY_MS = 3000;
+/** How often a batch waiting for the job heartbeats (and notices a rebalance). */
+const HEARTBEAT_EVERY_MS = 1000;
 
 const jsonValues: KafkaDecoder<unknown> = {
   name: 'json',
@@ -111,8 +113,9 @@ export function kafkaSource<V = unknown, K = string | null>(opts: KafkaSourceOpt
   return new KafkaSource<V, K>(opts);
 }
 
-class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
+class KafkaSource<V, K> implements Source<KafkaRecord<V, K>>, KafkaGroupMember {
   readonly name: string;
+  readonly kafkaGroupMember = true as const;
   currentSplit: string | undefined = undefined;
   private ctx!: SourceContext;
   private logger!: Logger;
@@ -136,6 +139,20 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
   private readonly valueCodec: KafkaDecoder<V>;
   private readonly keyCodec: KafkaDecoder<K>;
   private crashed: unknown = null;
+  /**
+   * Group state (`kafkaChangelog` checkpoints): the consumer outlives a job restart, new partitions
+   * wait (paused) until the job restored their state and seeks, and a rebalance ends the job.
+   */
+  private groupState = false;
+  /** Group state: the partitions assigned now (null before the first join). */
+  private assignedPartitions: number[] | null = null;
+  /** Group state: the assignment the running job restored its state for. */
+  private jobAssignment: string | null = null;
+  /** Group state: the group rebalanced since the job restored (it must start again). */
+  private rebalanced = false;
+  /** Group state: between two jobs (no batch is queued meanwhile). */
+  private suspended = false;
+  private readonly assignmentWaiters: (() => void)[] = [];
 
   constructor(private readonly opts: KafkaSourceOptions<V, K>) {
     if (!opts || !Array.isArray(opts.topics) || opts.topics.length === 0) throw new WeirError('WEIR_INVALID_ARGUMENT', 'sources.kafka: give `topics` (at least one)');
@@ -145,9 +162,61 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
     this.keyCodec = opts.keyCodec ?? (stringKeys as unknown as KafkaDecoder<K>);
   }
 
+  get groupId(): string {
+    return this.opts.groupId;
+  }
+
+  get topics(): readonly string[] {
+    return this.opts.topics;
+  }
+
+  get connection(): KafkaConnection {
+    return this.opts;
+  }
+
+  enableGroupState(): void {
+    this.groupState = true;
+  }
+
+  /** The partitions assigned to this member once it joined (group state); the running job is bound to them. */
+  async assignment(timeoutMs: number): Promise<readonly number[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.assignedPartitions === null) {
+      if (this.crashed !== null) throw new WeirError('WEIR_SOURCE_FAILED', `the Kafka consumer stopped: ${messageOf(this.crashed)}`, { step: this.ctx?.name ?? this.name, cause: this.crashed });
+      if (Date.now() > deadline) throw new WeirError('WEIR_SOURCE_FAILED', `no partitions of ${this.opts.topics.join(', ')} were assigned to this member of group ${this.opts.groupId} within ${timeoutMs} ms`, { step: this.ctx?.name ?? this.name });
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 500);
+        this.assignmentWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    const parts = this.assignedPartitions;
+    this.jobAssignment = parts.join(',');
+    this.rebalanced = false;
+    return parts;
+  }
+
+  /** Whether the group kept this member's partitions since the job restored them (else it must not commit). */
+  stillOwnsPartitions(): boolean {
+    return !this.rebalanced;
+  }
+
+  async release(): Promise<void> {
+    this.groupState = false;
+    this.suspended = false;
+    await this.close();
+  }
+
   async open(ctx: SourceContext): Promise<void> {
     this.ctx = ctx;
     this.logger = ctx.logger;
+    if (this.groupState && this.consumer) {
+      // A restart after a rebalance: the same group member goes on; the job seeks its partitions.
+      this.closed = false;
+      return;
+    }
     const client = await kafkaClientOf(this.opts, ctx.logger, ctx.name);
     await this.valueCodec.open?.();
     if ((this.keyCodec as unknown) !== this.valueCodec) await this.keyCodec.open?.();
@@ -170,6 +239,8 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
       });
       await consumer.connect();
       await consumer.subscribe({ topics: [...this.opts.topics], fromBeginning: true });
+      // With group state the member joins now: the state to restore depends on its partitions.
+      if (this.groupState) this.start();
     } catch (e) {
       throw new WeirError('WEIR_SOURCE_FAILED', `cannot connect to Kafka or read ${this.opts.topics.join(', ')}: ${messageOf(e)}`, { step: ctx.name, cause: e });
     }
@@ -202,6 +273,10 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
 
   /** A new assignment: seek each new partition to its checkpointed offset, or where `startFrom` says. */
   private onAssignment(assignment: Record<string, number[]>): void {
+    if (this.groupState) {
+      this.onGroupStateAssignment(assignment);
+      return;
+    }
     const list: string[] = [];
     for (const [topic, partitions] of Object.entries(assignment)) {
       for (const partition of partitions) {
@@ -217,6 +292,32 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
     list.sort();
     this.assigned = list;
     this.logger.info({ partitions: list }, 'kafka partitions assigned');
+  }
+
+  /**
+   * Group state: the new partitions wait (paused) until the job restored their state and seeks them;
+   * an assignment other than the one the running job restored ends that job (it starts again).
+   */
+  private onGroupStateAssignment(assignment: Record<string, number[]>): void {
+    const [topic] = this.opts.topics;
+    const parts = [...(assignment[topic] ?? [])].sort((a, b) => a - b);
+    const consumer = this.consumer!;
+    const same = this.jobAssignment === parts.join(',') && !this.suspended;
+    this.assignedPartitions = parts;
+    this.assigned = parts.map((p) => splitOf(topic, p));
+    this.logger.info({ partitions: this.assigned }, 'kafka partitions assigned');
+    if (same) {
+      // Nothing moved: go on where the job is (kafkajs fetches from the committed offsets otherwise).
+      for (const p of parts) {
+        const at = this.positions.get(splitOf(topic, p));
+        if (at !== undefined) consumer.seek({ topic, partition: p, offset: at });
+      }
+    } else {
+      if (parts.length > 0) consumer.pause([{ topic, partitions: parts }]);
+      if (this.jobAssignment !== null) this.rebalanced = true;
+      this.wake?.();
+    }
+    for (const w of this.assignmentWaiters.splice(0)) w();
   }
 
   savePosition(): KafkaPosition {
@@ -236,7 +337,29 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
     const restored = new Map<string, string>();
     for (const [topic, parts] of Object.entries(p.offsets)) for (const [partition, offset] of Object.entries(parts)) restored.set(splitOf(topic, Number(partition)), offset);
     this.restored = restored;
+    if (this.groupState) {
+      this.seekAssigned(restored);
+      return;
+    }
     for (const [split, offset] of restored) this.positions.set(split, offset);
+  }
+
+  /** Group state: positions for exactly the assigned partitions (restored, else `startFrom`), then fetching resumes. */
+  private seekAssigned(restored: ReadonlyMap<string, string>): void {
+    const [topic] = this.opts.topics;
+    const consumer = this.consumer!;
+    for (const q of this.queue.splice(0)) q.done();
+    this.positions.clear();
+    const parts = this.assignedPartitions ?? [];
+    for (const partition of parts) {
+      const split = splitOf(topic, partition);
+      const offset = restored.get(split) ?? this.startOffsets.get(split);
+      if (offset === undefined) continue;
+      consumer.seek({ topic, partition, offset });
+      this.positions.set(split, offset);
+    }
+    this.suspended = false;
+    if (parts.length > 0) consumer.resume([{ topic, partitions: parts }]);
   }
 
   /**
@@ -245,7 +368,8 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
    * letting it run ahead on the partitions this member has.
    */
   splits(): readonly string[] {
-    return this.allSplits;
+    // With group state each process's keys come only from its own partitions: their watermarks suffice.
+    return this.groupState ? this.assigned : this.allSplits;
   }
 
   /** After a checkpoint completed: commit its offsets to the group (monitoring; where another member picks up). */
@@ -265,6 +389,9 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
 
   poll(max: number): readonly KafkaRecord<V, K>[] | null | Promise<readonly KafkaRecord<V, K>[] | null> {
     if (this.crashed !== null) throw new WeirError('WEIR_SOURCE_FAILED', `the Kafka consumer stopped: ${messageOf(this.crashed)}`, { step: this.ctx.name, cause: this.crashed });
+    if (this.rebalanced) {
+      throw new WeirError('WEIR_REBALANCED', `the partitions of group ${this.opts.groupId} moved (now ${this.assigned.join(', ') || 'none'}): the job starts again on them`, { step: this.ctx.name });
+    }
     if (!this.running) this.start();
     if (this.endReached()) return null;
     const head = this.queue[0];
@@ -276,6 +403,7 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
   private endReached(): boolean {
     if (this.opts.endAt !== 'latest' || this.queue.length > 0) return false;
     for (const [split, end] of this.endOffsets) {
+      if (this.groupState && !this.assigned.includes(split)) continue;
       const at = this.positions.get(split) ?? this.startOffsets.get(split);
       if (at === undefined || BigInt(at) < BigInt(end)) return false;
     }
@@ -340,7 +468,9 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
     this.currentSplit = head.split;
     if (slice.length > 0) this.positions.set(head.split, (BigInt(slice[slice.length - 1].offset) + 1n).toString());
     if (head.next >= head.messages.length) {
-      this.queue.shift();
+      // Usually the head of the queue; not if a rebalance took it back while a codec prepared it.
+      const i = this.queue.indexOf(head);
+      if (i >= 0) this.queue.splice(i, 1);
       head.done();
     }
     return out;
@@ -377,7 +507,7 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
 
   /** kafkajs hands over a partition's batch: queue it and wait until the job took all of it. */
   private async onBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
-    if (batch.messages.length === 0 || this.closed) return;
+    if (batch.messages.length === 0 || this.closed || this.suspended) return;
     const split = splitOf(batch.topic, batch.partition);
     const messages = this.fromPosition(batch, split);
     // kafkajs fetches a partition again from its last resolved offset (nothing is committed: autoCommit
@@ -396,12 +526,14 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
         if (!this.closed) resolveOffset(messages[messages.length - 1].offset);
         return;
       }
-      if (!isRunning() || isStale() || this.closed) {
+      // A heartbeat that fails means the group is rebalancing: give the batch back at once so the
+      // consumer can rejoin (what the job took of it is in `positions`; a refetch starts there).
+      const rebalancing = !isRunning() || isStale() || this.closed || (await heartbeat().then(() => false, () => true));
+      if (rebalancing) {
         const i = this.queue.findIndex((q) => q.done === resolve);
         if (i >= 0) this.queue.splice(i, 1);
         return;
       }
-      await heartbeat().catch(() => undefined);
     }
   }
 
@@ -414,6 +546,17 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>> {
   }
 
   async close(): Promise<void> {
+    if (this.groupState && this.consumer && this.crashed === null) {
+      // Between two jobs of a group member: stay in the group, fetch nothing until the next job seeks.
+      this.suspended = true;
+      this.jobAssignment = null;
+      for (const q of this.queue.splice(0)) q.done();
+      this.wake?.();
+      const [topic] = this.opts.topics;
+      const parts = this.assignedPartitions ?? [];
+      if (parts.length > 0) this.consumer.pause([{ topic, partitions: parts }]);
+      return;
+    }
     this.closed = true;
     for (const q of this.queue.splice(0)) q.done();
     this.wake?.();
