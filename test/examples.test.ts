@@ -10,9 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { Random } from '../src/index.js';
 import { BURST_MERCHANTS, cardTransactions, type Txn } from '../examples/data/card-transactions.js';
+import { kafkaBrokers } from './kafka-broker.js';
 
 const EXAMPLES = new URL('../examples/', import.meta.url);
-const CHECKED = ['main.js', 'quick-start.js', 'sessions.js', 'late-data.js', 'testing-your-job.js', 'survive-a-crash.js'];
+const CHECKED = ['main.js', 'quick-start.js', 'sessions.js', 'late-data.js', 'testing-your-job.js', 'survive-a-crash.js', 'kafka-card-totals.js'];
 
 interface Run {
   code: number | null;
@@ -20,12 +21,12 @@ interface Run {
   stderr: string;
 }
 
-function runExample(file: string, args: string[] = []): Promise<Run> {
+function runExample(file: string, args: string[] = [], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [fileURLToPath(new URL(file, EXAMPLES)), ...args],
-      { env: { ...process.env, WEIR_LOG_LEVEL: 'silent' }, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+      { env: { ...process.env, WEIR_LOG_LEVEL: 'silent', ...env }, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -55,6 +56,26 @@ describe('examples', () => {
     assert.ok(m, r.stdout);
     assert.equal(m[1], m[2]);
     assert.ok(Number(m[1]) > 1000);
+  });
+
+  it('kafka-card-totals: Kafka in and out exactly once, the totals read back match the input', { timeout: 120_000 }, async (t) => {
+    const broker = await kafkaBrokers(t);
+    if (broker === null) return;
+    try {
+      const r = await runExample('kafka-card-totals.js', [], { KAFKA_BROKERS: broker.brokers.join(',') });
+      assertOk(r, 'kafka-card-totals');
+      const written = /totals written\s+(\d+)/.exec(r.stdout);
+      const read = /read back \(read_committed\)\s+(\d+)/.exec(r.stdout);
+      const spend = /spend in totals\s+([\d.]+) \(input: ([\d.]+)\)/.exec(r.stdout);
+      const purchases = /= (\d+) of (\d+)$/m.exec(r.stdout);
+      assert.ok(written && read && spend && purchases, r.stdout);
+      assert.ok(Number(written[1]) > 1000, r.stdout);
+      assert.equal(read[1], written[1], 'every total read back once');
+      assert.equal(spend[1], spend[2], 'the totals add up to the input');
+      assert.equal(purchases[1], purchases[2], 'every purchase is in a total or counted late');
+    } finally {
+      await broker.stop();
+    }
   });
 
   it("quick-start is the README's quick start", () => {
