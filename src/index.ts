@@ -52,7 +52,9 @@ export { WeirError, ERROR_CODES, type ErrorCode, type ErrorDomain, type WeirErro
 export type { MetricSample } from './observability/metrics.js';
 export type { TimestampFn } from './runtime/source-node.js';
 export { ml } from './ml/index.js';
+export { ModelRef, TfjsModel, FeatureBatch, type ScoringModel, type ModelOutput, type FnModelOptions, type ScoreBatchResult, type ModelRefOptions, type ModelSource, type TfjsLoadOptions, type MlBackend, type BackendOptions, type TfRuntime, type Tf, type BreakerState, type ScoreOptions, type ScoreFeatures, type ScoreFallback, type ScoreBreakerOptions, type Scored, type ScoreModel, type NumericField } from './ml/scoring/index.js';
 export type * from './ml/stats/index.js';
+export type { DriftReport, KsDriftReport, PsiDriftReport, KeyedDriftReport, DriftLevel, DriftSpec, DriftOptions, KsDriftOptions, PsiDriftOptions, DriftStepOptions, DriftWindow, DriftReference, FeatureSelector, FeatureRecord } from './ml/drift/index.js';
 export {
   codecs,
   CodecError,

@@ -5,6 +5,9 @@ import type { Sink } from './sinks/sink.js';
 import { toMillis, type Duration } from './time/duration.js';
 import { agg, type Aggregator } from './windows/aggregator.js';
 import type { WindowAssigner, WindowInfo, WindowResult } from './windows/window-assigner.js';
+import { scoreSpec, type ScoreModel, type ScoreOptions, type Scored } from './ml/scoring/score-spec.js';
+import type { DriftReport, KeyedDriftReport } from './ml/drift/drift-report.js';
+import type { DriftSpec, DriftStepOptions } from './ml/drift/drift-spec.js';
 
 /** Options every step takes. */
 export interface StepOptions {
@@ -71,6 +74,44 @@ export class Stream<T> {
     return this.next({ kind: 'union', inputs: [this.nodeId, ...others.map((o) => o.nodeId)] });
   }
 
+  /**
+   * Watches a feature for drift: one report per event-time window (or count window), comparing the
+   * window's values with a reference by KS or PSI (see docs/ml-drift.md). A feature that is not a
+   * numeric field of `T` is a compile error; records whose window already fired go to
+   * `opts.lateOutput` (or are dropped and counted).
+   * @example
+   * txns.drift(ml.psi({ feature: 'amount', reference: trainingAmounts, window: '1m' }))   // Stream<DriftReport>
+   */
+  drift(spec: DriftSpec<T>, opts?: DriftStepOptions<T>): Stream<DriftReport> {
+    return this.next({
+      kind: 'drift',
+      inputs: [this.nodeId],
+      key: unkeyedDrift,
+      keyed: false,
+      spec: spec as DriftSpec<unknown>,
+      lateOutput: opts?.lateOutput as Sink<unknown> | undefined,
+      name: opts?.name,
+      label: `drift:${spec.test}(${spec.feature})`,
+    });
+  }
+
+  /**
+   * Scores each record with a model and adds the score (field `output`, default `score`) and the
+   * model's version (field `versionField`, default `modelVersion`), in order. Records go to the model
+   * in micro-batches: one `[rows, features]` tensor and one call per `batchSize` records (or fewer
+   * after `maxLatency`). A record with bad features goes to the dead letters; a failed model call
+   * trips a circuit breaker and its records get the `fallback` (see docs/ml-scoring.md).
+   * @example
+   * const model = await ml.tfjs.load('./models/fraud');
+   * txns.score(model, { features: ['amount', 'velocity'], output: 'fraud', batchSize: 256, fallback: { score: 0 } })
+   *   // Stream<Txn & { fraud: number; modelVersion: string }>
+   */
+  score<const O extends string = 'score', S = number, const V extends string = 'modelVersion'>(model: ScoreModel<S>, opts: ScoreOptions<T, O, S, V>): Stream<Scored<T, O, S, V>> {
+    const spec = scoreSpec(model as ScoreModel<unknown>, opts as unknown as ScoreOptions<unknown, string, unknown, string>);
+    const side = spec.fallback.kind === 'side-output' ? spec.fallback.sink : undefined;
+    return this.next({ kind: 'score', inputs: [this.nodeId], spec, sideOutput: side, name: opts.name });
+  }
+
   /** Ends the stream in a sink. A sink of another element type is a compile error. */
   sink(sink: Sink<T>, opts?: StepOptions): void {
     this.plan.add({ kind: 'sink', inputs: [this.nodeId], sink: sink as Sink<unknown>, name: opts?.name, label: `sink:${sink.name}` });
@@ -80,6 +121,9 @@ export class Stream<T> {
     return new Stream<O>(this.plan, this.plan.add(node));
   }
 }
+
+/** The key of an unkeyed drift step: one key, so with parallelism one worker sees the whole stream. */
+const unkeyedDrift = (): string => '';
 
 /**
  * A stream partitioned by a key of type `K`: window it, or process it with per-key state and timers.
@@ -99,6 +143,27 @@ export class KeyedStream<K extends KeyValue, T> {
    */
   window(assigner: WindowAssigner): WindowedStream<K, T> {
     return new WindowedStream<K, T>(this.plan, this.input, this.key, assigner, 0, undefined, this.keyName);
+  }
+
+  /**
+   * Watches a feature for drift per key: one report per key and window, with the key (see
+   * {@link Stream.drift}); first-window and trailing references are each key's own.
+   * @example
+   * txns.keyBy((t) => t.merchant).drift(ml.ks({ feature: 'amount', reference: 'first-window', window: '1h' }))
+   *   // Stream<KeyedDriftReport<string>>
+   */
+  drift(spec: DriftSpec<T>, opts?: DriftStepOptions<T>): Stream<KeyedDriftReport<K>> {
+    const id = this.plan.add({
+      kind: 'drift',
+      inputs: [this.input],
+      key: this.key as KeyFn<unknown, unknown>,
+      keyed: true,
+      spec: spec as DriftSpec<unknown>,
+      lateOutput: opts?.lateOutput as Sink<unknown> | undefined,
+      name: opts?.name ?? this.keyName,
+      label: `drift:${spec.test}(${spec.feature})`,
+    });
+    return new Stream<KeyedDriftReport<K>>(this.plan, id);
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { WeirError } from '../errors.js';
 import type { MetricsRegistry } from '../observability/metrics.js';
+import { ScoreOperator } from '../ml/scoring/score-operator.js';
 import { KeyedProcessOperator } from '../operators/keyed-process-operator.js';
 import { FilterOperator, FlatMapOperator, MapOperator, UnionOperator } from '../operators/stateless-operators.js';
 import { DeadLetterErrorHandler, FailingErrorHandler, type ErrorHandler } from '../runtime/error-handler.js';
@@ -13,7 +14,8 @@ import type { StateBackend } from '../state/state-backend.js';
 import type { Clock } from '../time/clock.js';
 import { SessionWindowOperator } from '../windows/session-window-operator.js';
 import { SlicingWindowOperator } from '../windows/slicing-window-operator.js';
-import type { Plan, PlanNode, SourcePlan, WindowPlan } from './plan.js';
+import { DriftOperator } from '../ml/drift/drift-operator.js';
+import type { DriftPlan, Plan, PlanNode, SourcePlan, WindowPlan } from './plan.js';
 
 /** What compiling needs from the job. */
 export interface CompileEnv {
@@ -27,6 +29,8 @@ export interface CompileEnv {
   onSinkPending(node: SinkNode): void;
   /** An operator node queued input while its state is read back (see `Operator.prefetch`). */
   onNodePending?(node: RuntimeNode): void;
+  /** An operator node holds small batches back for more (see `Operator.coalesce`). */
+  onNodeLinger?(node: RuntimeNode): void;
   /** Accept streams that end nowhere (test drivers running part of a job). */
   readonly allowDangling?: boolean;
   /** With `parallelism > 1`: which part of the plan this thread runs (absent: all of it). */
@@ -118,7 +122,8 @@ export function compile(plan: Plan, env: CompileEnv): CompiledJob {
     const elsewhere = placement !== undefined && node.kind !== 'sink' && placement.remote.has(node.id) === (placement.role === 'main');
     if (elsewhere) {
       errorHandlerOf(node);
-      if (node.kind === 'window' && node.lateOutput) sinkNodeOf(node.lateOutput, `late:${node.name}`);
+      if ((node.kind === 'window' || node.kind === 'drift') && node.lateOutput) sinkNodeOf(node.lateOutput, `late:${node.name}`);
+      if (node.kind === 'score' && node.sideOutput) sinkNodeOf(node.sideOutput, `fallback:${node.name}`);
       if (placement.role === 'main') {
         node.inputs.forEach((input, port) => {
           if (!placement.remote.has(input)) outputs[input].connect(placement.exchange(node, port), port);
@@ -142,6 +147,7 @@ export function compile(plan: Plan, env: CompileEnv): CompiledJob {
       byName.set(node.name, sn);
     } else {
       const rn = new RuntimeNode(node.name, operatorOf(node, env, sinkNodeOf), node.inputs.length, out, recordsIn, errorHandlerOf(node), env.onNodePending);
+      if (rn.operator.coalesce !== undefined && rn.operator.coalesce.lingerMs > 0) rn.enableLinger(env.processingTime(rn), env.onNodeLinger);
       operators.push(rn);
       receiver = rn;
       byName.set(node.name, rn);
@@ -167,7 +173,18 @@ function operatorOf(node: Exclude<PlanNode, { kind: 'source' | 'sink' }>, env: C
       return new KeyedProcessOperator(node.fn, node.key, env.state);
     case 'window':
       return windowOperatorOf(node, env, sinkNodeOf);
+    case 'drift':
+      return driftOperatorOf(node, env, sinkNodeOf);
+    case 'score':
+      return new ScoreOperator(node.spec, node.sideOutput ? scoreFallbackOutput(node.sideOutput, `fallback:${node.name}`, env, sinkNodeOf) : null);
   }
+}
+
+/** The output a `score` step sends its fallback records to, wired to the side-output sink. */
+function scoreFallbackOutput(sink: Sink<unknown>, name: string, env: CompileEnv, sinkNodeOf: (s: Sink<unknown>, name: string) => SinkNode): Output<unknown> {
+  const out = new Output<unknown>(env.metrics.counter('weir_records_out_total', { step: name }));
+  out.connect(sinkNodeOf(sink, name), 0);
+  return out;
 }
 
 function windowOperatorOf(node: WindowPlan, env: CompileEnv, sinkNodeOf: (s: Sink<unknown>, name: string) => SinkNode): Operator<unknown, unknown> {
@@ -195,4 +212,21 @@ function windowOperatorOf(node: WindowPlan, env: CompileEnv, sinkNodeOf: (s: Sin
     default:
       throw new WeirError('WEIR_INVALID_ARGUMENT', `unknown window assigner ${JSON.stringify(a)}`, { step: node.name });
   }
+}
+
+function lateOutputOf(node: WindowPlan | DriftPlan, env: CompileEnv, sinkNodeOf: (s: Sink<unknown>, name: string) => SinkNode): Output<unknown> | undefined {
+  if (!node.lateOutput) return undefined;
+  const lateName = `late:${node.name}`;
+  const lateOutput = new Output<unknown>(env.metrics.counter('weir_records_out_total', { step: lateName }));
+  lateOutput.connect(sinkNodeOf(node.lateOutput, lateName), 0);
+  return lateOutput;
+}
+
+function driftOperatorOf(node: DriftPlan, env: CompileEnv, sinkNodeOf: (s: Sink<unknown>, name: string) => SinkNode): Operator<unknown, unknown> {
+  return new DriftOperator({
+    config: node.spec.config,
+    read: node.spec.read,
+    key: node.keyed ? node.key : undefined,
+    lateOutput: lateOutputOf(node, env, sinkNodeOf),
+  });
 }

@@ -1,11 +1,13 @@
 import { WeirError } from '../errors.js';
 import type { KeyedProcessFunction, StateSpec } from '../operators/keyed-process-function.js';
+import type { ScoreSpec } from '../ml/scoring/score-spec.js';
 import type { TimestampFn } from '../runtime/source-node.js';
 import type { DeadLetter, Sink } from '../sinks/sink.js';
 import type { Source } from '../sources/source.js';
 import type { WatermarkStrategy } from '../time/watermark-strategy.js';
 import type { Aggregator } from '../windows/aggregator.js';
 import type { WindowAssigner, WindowInfo } from '../windows/window-assigner.js';
+import type { DriftSpec } from '../ml/drift/drift-spec.js';
 
 /** A key selector. */
 export type KeyFn<T, K> = (record: T) => K;
@@ -44,8 +46,23 @@ export interface ProcessPlan extends Base {
 }
 export interface SinkPlan extends Base { readonly kind: 'sink'; readonly sink: Sink<unknown> }
 
+/** `.drift(ml.ks(...) | ml.psi(...))`: drift reports per window (per key when `keyed`). */
+export interface DriftPlan extends Base {
+  readonly kind: 'drift';
+  /** The key function; for an unkeyed stream a constant (one drift for the whole stream, one owner with parallelism). */
+  readonly key: KeyFn<unknown, unknown>;
+  readonly keyed: boolean;
+  readonly spec: DriftSpec<unknown>;
+  readonly lateOutput: Sink<unknown> | undefined;
+}
+/** `.score(model, ...)`: micro-batched model scoring; `sideOutput` receives fallback records when so configured. */
+export interface ScorePlan extends Base {
+  readonly kind: 'score';
+  readonly spec: ScoreSpec;
+  readonly sideOutput: Sink<unknown> | undefined;
+}
 /** One node of the logical plan: frozen data, built by the DSL, compiled into a job by the runtime. */
-export type PlanNode = SourcePlan | MapPlan | FilterPlan | FlatMapPlan | UnionPlan | WindowPlan | ProcessPlan | SinkPlan;
+export type PlanNode = SourcePlan | MapPlan | FilterPlan | FlatMapPlan | UnionPlan | WindowPlan | ProcessPlan | SinkPlan | DriftPlan | ScorePlan;
 
 /**
  * A node as the DSL hands it over: `name` is the user's (must be unique); without one, `label` (or the

@@ -101,7 +101,7 @@ export class RemoteStage {
 
   /** The receiver a local stream going into remote keyed node `node` at input `port` is connected to. */
   exchange(node: PlanNode, port: number): Receiver {
-    if (node.kind !== 'window' && node.kind !== 'process') {
+    if (node.kind !== 'window' && node.kind !== 'process' && node.kind !== 'drift') {
       throw new WeirError('WEIR_INTERNAL', `${node.name} gets records from the main thread but is not keyed`, { step: node.name });
     }
     return new KeyExchange(this, node.name, port, node.key, this.data.parallelism, this.data.maxParallelism);

@@ -3,7 +3,8 @@ import type { Plan, PlanNode } from '../graph/plan.js';
 
 /**
  * Which plan nodes run in the worker threads of a job with `parallelism > 1`: every keyed operator
- * (`keyBy().window()`, `keyBy().process()`) and every step after one, up to the sinks. The main
+ * (`keyBy().window()`, `keyBy().process()`, `.drift()`: an unkeyed drift is keyed by a constant, so
+ * one worker sees the whole stream) and every step after one, up to the sinks. The main
  * thread runs the sources, the stateless steps before the first keyed operator, and the sinks; the
  * records going into a keyed operator are sent to the worker that owns their key group.
  *
@@ -16,7 +17,7 @@ export function splitPlan(plan: Plan): Set<number> {
   const nodes = plan.nodes;
   for (const node of nodes) {
     if (node.kind === 'sink' || node.kind === 'source') continue;
-    const keyed = node.kind === 'window' || node.kind === 'process';
+    const keyed = node.kind === 'window' || node.kind === 'process' || node.kind === 'drift';
     const fromRemote = node.inputs.filter((i) => remote.has(i));
     if (keyed && fromRemote.length > 0) {
       throw unsupported(node, 'it is keyed and comes after another keyed step (re-keying between workers is not supported yet)');

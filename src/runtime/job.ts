@@ -55,8 +55,10 @@ const EMPTY_POLL_BACKOFF_MS = 5;
 export class Job {
   readonly compiled: CompiledJob;
   private readonly pendingSinks = new Set<SinkNode>();
-  /** Operators waiting for their state (spilled keys being read back). */
+  /** Operators waiting for their state (spilled keys being read back), or for model scores. */
   private readonly pendingNodes = new Set<RuntimeNode>();
+  /** Operators holding small batches back for more (see `Operator.coalesce`): flushed before a checkpoint and at the end. */
+  private readonly lingeringNodes = new Set<RuntimeNode>();
   /** Closed while a checkpoint waits for in-flight work: the sources hold their next batch. */
   private gate: Promise<void> | null = null;
   private openGate: (() => void) | null = null;
@@ -87,6 +89,7 @@ export class Job {
       processingTime: (node) => this.processingTimeFor(node),
       onSinkPending: (node) => this.pendingSinks.add(node),
       onNodePending: (node) => this.pendingNodes.add(node),
+      onNodeLinger: (node) => this.lingeringNodes.add(node),
       allowDangling: env.allowDangling,
       placement: env.placement,
     });
@@ -179,7 +182,7 @@ export class Job {
    * are queued, call {@link snapshotTaken}.
    */
   snapshot(id: number): CheckpointDelta | Promise<CheckpointDelta> {
-    if (this.remote === null && this.pendingNodes.size === 0) return this.snapshotLocal(id);
+    if (this.remote === null && this.pendingNodes.size === 0 && this.lingeringNodes.size === 0) return this.snapshotLocal(id);
     return this.snapshotWhenSettled(id);
   }
 
@@ -319,7 +322,8 @@ export class Job {
       if (pressure) await pressure;
       if (this.pendingSinks.size > 0 || this.pendingNodes.size > 0) {
         try {
-          await this.settleSinks();
+          // Lingering operators may keep waiting for more input: this is not the end, nor a checkpoint.
+          await this.settleSinks(false);
         } catch (e) {
           this.fail(e);
           return;
@@ -386,29 +390,44 @@ export class Job {
     }
   }
 
-  /** Waits for queued operator input (spilled state being read back), then for in-flight sink writes. */
-  async settleSinks(): Promise<void> {
-    await this.settleNodes();
+  /**
+   * Waits for queued operator input (spilled state being read back, model scores), then for in-flight
+   * sink writes. `flush`: lingering operators too stop waiting for more input and empty their queue.
+   */
+  async settleSinks(flush = true): Promise<void> {
+    await this.settleNodes(flush);
     while (this.pendingSinks.size > 0) {
       const nodes = [...this.pendingSinks];
       this.pendingSinks.clear();
       for (const n of nodes) await n.settle();
-      await this.settleNodes();
+      await this.settleNodes(flush);
     }
   }
 
-  /** Waits until no operator has queued input. */
-  async settleNodes(): Promise<void> {
-    while (this.pendingNodes.size > 0) {
-      const nodes = [...this.pendingNodes];
-      this.pendingNodes.clear();
-      for (const n of nodes) await n.settle();
+  /** Waits until no operator has queued input (with `flush`, lingering ones included). */
+  async settleNodes(flush = true): Promise<void> {
+    for (;;) {
+      if (flush && this.lingeringNodes.size > 0) {
+        const lingering = [...this.lingeringNodes];
+        this.lingeringNodes.clear();
+        for (const n of lingering) n.flush();
+      }
+      if (this.pendingNodes.size === 0) return;
+      // A node leaves the set only once its drain is through: a checkpoint that comes meanwhile
+      // (from the timer) must still see it as pending and wait for it too.
+      for (const n of [...this.pendingNodes]) {
+        try {
+          await n.settle();
+        } finally {
+          if (!n.draining) this.pendingNodes.delete(n);
+        }
+      }
     }
   }
 
-  /** Whether an operator has queued input (a worker thread then waits before its next message). */
+  /** Whether an operator has queued input, lingering included (a worker thread then settles before its next message). */
   get hasPendingNodes(): boolean {
-    return this.pendingNodes.size > 0;
+    return this.pendingNodes.size > 0 || this.lingeringNodes.size > 0;
   }
 
   private async closeAll(): Promise<void> {
@@ -460,7 +479,7 @@ export class Job {
   fireProcessingTimers(now: number): void {
     const due = new Set<RuntimeNode>();
     while (this.procTimers.hasDue(now)) due.add(this.procTimers.pop());
-    for (const node of due) node.operator.onProcessingTime?.(now);
+    for (const node of due) node.onProcessingTime(now);
   }
 
   private scheduleProcessingTimer(): void {

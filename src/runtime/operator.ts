@@ -52,6 +52,17 @@ export interface Operator<I, O> {
    * batch, and what comes after it, until then.
    */
   prefetch?(items: readonly I[]): Promise<void> | null;
+  /**
+   * An operator whose `prefetch` works best on many records at once (model inference: one call per
+   * batch) asks the runtime to gather them. While a `prefetch` is pending, the batches queued behind
+   * it go to the next `prefetch` together: their records concatenated, up to `maxItems` (a batch is
+   * never split; a single batch may be bigger). Each batch still reaches `processBatch` on its own,
+   * in order, with the watermarks and idleness that came between them applied between them. With
+   * `lingerMs > 0`, a batch of fewer than `maxItems` records also waits up to `lingerMs` of
+   * processing time for more (the sources go on meanwhile); a checkpoint, the end of the input, or
+   * anything that settles the job cuts the wait short, so nothing is held across a checkpoint.
+   */
+  readonly coalesce?: { readonly maxItems: number; readonly lingerMs: number };
   /** The combined input watermark advanced to `wm`: fire what is due (results go out before `wm` does). */
   onWatermark?(wm: number): void;
   /** Processing time reached `now` (only after a `processingTime.request`). */

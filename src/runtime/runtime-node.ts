@@ -1,6 +1,6 @@
 import type { Counter } from '../observability/metrics.js';
 import type { ErrorHandler } from './error-handler.js';
-import type { Emitter, Operator } from './operator.js';
+import type { Emitter, Operator, ProcessingTimeService } from './operator.js';
 
 /** Receives batches, watermarks and idleness from one upstream output. */
 export interface Receiver {
@@ -58,13 +58,27 @@ type Queued =
  * the node then queues that batch and whatever arrives after it (watermarks too, in order), tells
  * the job (`onPending`: the job awaits {@link settle} before its next batch and before a
  * checkpoint), and processes the queue as the reads complete.
+ *
+ * An operator that declares `coalesce` (model scoring) gets the batches queued behind a pending
+ * `prefetch` in one `prefetch` call, and with `lingerMs` a small batch may wait in the queue for more
+ * (the node is then *lingering*: the job knows through `onLinger`, keeps its sources going, and
+ * {@link flush}es the node before a checkpoint and at the end).
  */
 export class RuntimeNode<I = unknown, O = unknown> implements Receiver {
   private readonly inputWatermarks: number[];
   private readonly inputIdle: boolean[];
   private idle = false;
   private queue: Queued[] | null = null;
-  private draining: Promise<void> | null = null;
+  private drainPromise: Promise<void> | null = null;
+  /** Why the last drain stopped, until {@link settle} reports it (a drain a timer started has no one awaiting it). */
+  private failure: unknown = null;
+  /** Whether queued input waits for more (see {@link Operator.coalesce}); no drain runs meanwhile. */
+  private lingering = false;
+  private lingerDeadline = Infinity;
+  /** Records in the queued batches (while lingering). */
+  private queuedItems = 0;
+  private lingerTime: ProcessingTimeService | null = null;
+  private onLinger: ((node: RuntimeNode) => void) | undefined = undefined;
   /** The current combined watermark. */
   watermark = -Infinity;
 
@@ -82,10 +96,33 @@ export class RuntimeNode<I = unknown, O = unknown> implements Receiver {
     this.inputIdle = new Array<boolean>(inputs).fill(false);
   }
 
+  /**
+   * Lets small batches linger up to the operator's `coalesce.lingerMs` (processing time from `time`);
+   * `onLinger` tells the job that the node holds input without a drain running.
+   */
+  enableLinger(time: ProcessingTimeService, onLinger: ((node: RuntimeNode) => void) | undefined): void {
+    this.lingerTime = time;
+    this.onLinger = onLinger;
+  }
+
   receiveBatch(items: readonly unknown[], timestamps: readonly number[], _input: number): void {
     this.recordsIn.value += items.length;
     if (this.queue !== null) {
       this.queue.push({ kind: 'batch', items, ts: timestamps });
+      if (this.lingering) {
+        this.queuedItems += items.length;
+        if (this.queuedItems >= this.operator.coalesce!.maxItems) this.startDrain(null);
+      }
+      return;
+    }
+    const c = this.operator.coalesce;
+    if (c !== undefined && c.lingerMs > 0 && items.length < c.maxItems && this.lingerTime !== null) {
+      this.queue = [{ kind: 'batch', items, ts: timestamps }];
+      this.queuedItems = items.length;
+      this.lingering = true;
+      this.lingerDeadline = this.lingerTime.now() + c.lingerMs;
+      this.lingerTime.request(this.lingerDeadline);
+      this.onLinger?.(this);
       return;
     }
     const wait = this.operator.prefetch?.(items as readonly I[]) ?? null;
@@ -94,14 +131,46 @@ export class RuntimeNode<I = unknown, O = unknown> implements Receiver {
       return;
     }
     this.queue = [{ kind: 'batch', items, ts: timestamps }];
-    this.draining = this.drain(wait);
-    this.draining.catch(() => undefined); // kept for settle()
+    this.startDrain(wait);
+  }
+
+  private startDrain(first: Promise<void> | null): void {
+    this.lingering = false;
+    this.lingerDeadline = Infinity;
+    this.queuedItems = 0;
+    this.drainPromise = this.drain(first);
+    this.drainPromise.catch((e: unknown) => (this.failure ??= e)); // kept for settle()
     this.onPending?.(this);
   }
 
-  /** Resolves once nothing is queued (rejects with the error that stopped the queue). */
+  /** A lingering node stops waiting for more input and works through its queue (a no-op otherwise). */
+  flush(): void {
+    if (this.lingering) this.startDrain(null);
+  }
+
+  /** Processing time reached `now`: a linger that is due ends, then the operator's own callback. */
+  onProcessingTime(now: number): void {
+    if (this.lingering && now >= this.lingerDeadline) this.flush();
+    this.operator.onProcessingTime?.(now);
+  }
+
+  /**
+   * Resolves once the drain under way (if any) is through (rejects with the error that stopped it).
+   * A lingering node stays lingering: {@link flush} it first to have it empty.
+   */
   settle(): Promise<void> {
-    return this.draining ?? Promise.resolve();
+    if (this.failure !== null) {
+      const e = this.failure;
+      this.failure = null;
+      return Promise.reject(e);
+    }
+    const d = this.drainPromise;
+    if (d === null) return Promise.resolve();
+    // Whoever awaits this one hears of a failure: it is not reported again.
+    return d.catch((e: unknown) => {
+      if (this.failure === e) this.failure = null;
+      throw e;
+    });
   }
 
   /** Whether input waits in the queue. */
@@ -109,22 +178,29 @@ export class RuntimeNode<I = unknown, O = unknown> implements Receiver {
     return this.queue !== null;
   }
 
-  /** Works through the queue: the first batch once `first` resolves, each later one after its own prefetch. */
-  private async drain(first: Promise<void>): Promise<void> {
+  /** Whether a drain is under way (input is being worked through; {@link settle} waits for it). */
+  get draining(): boolean {
+    return this.drainPromise !== null;
+  }
+
+  /**
+   * Works through the queue: the first batch once `first` resolves (when given), each later one
+   * after its own prefetch, or, for a coalescing operator, after the prefetch of the group of
+   * batches it belongs to.
+   */
+  private async drain(first: Promise<void> | null): Promise<void> {
     const q = this.queue!;
     try {
-      await first;
-      let prefetched = true;
+      if (first !== null) await first;
+      // Batches at the head of the queue whose prefetch has completed.
+      let ready = first === null ? 0 : 1;
       while (q.length > 0) {
         const e = q[0];
         if (e.kind === 'batch') {
-          if (!prefetched) {
-            const wait = this.operator.prefetch?.(e.items as readonly I[]) ?? null;
-            if (wait !== null) await wait;
-          }
+          if (ready === 0) ready = await this.prefetchNext(q);
           q.shift();
           this.operator.processBatch(e.items as readonly I[], e.ts);
-          prefetched = false;
+          ready--;
         } else if (e.kind === 'watermark') {
           q.shift();
           this.applyWatermark(e.wm, e.input);
@@ -135,8 +211,39 @@ export class RuntimeNode<I = unknown, O = unknown> implements Receiver {
       }
     } finally {
       this.queue = null;
-      this.draining = null;
+      this.drainPromise = null;
     }
+  }
+
+  /**
+   * Prefetches the first queued batch, or for a coalescing operator the first batches up to
+   * `maxItems` records (the watermarks between them stay where they are); returns how many batches.
+   */
+  private async prefetchNext(q: readonly Queued[]): Promise<number> {
+    const op = this.operator;
+    if (op.prefetch === undefined) return 1;
+    const max = op.coalesce?.maxItems ?? 0;
+    let count = 0;
+    let total = 0;
+    let first: readonly unknown[] | null = null;
+    let items: unknown[] | null = null;
+    for (let i = 0; i < q.length; i++) {
+      const e = q[i];
+      if (e.kind !== 'batch') continue;
+      const n = e.items.length;
+      if (count > 0 && total + n > max) break;
+      if (count === 0) first = e.items;
+      else {
+        if (items === null) items = first!.slice();
+        for (let j = 0; j < n; j++) items.push(e.items[j]);
+      }
+      count++;
+      total += n;
+      if (total >= max) break;
+    }
+    const wait = op.prefetch((items ?? first!) as readonly I[]);
+    if (wait !== null) await wait;
+    return count;
   }
 
   receiveWatermark(wm: number, input: number): void {

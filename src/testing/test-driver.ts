@@ -142,8 +142,13 @@ export class TestDriver {
    * Takes a checkpoint now, as the job would between two batches, and returns the full state it
    * holds. Restore it into a fresh pipeline (built by the same code) with
    * `TestDriver.create(p2, { restoreFrom })`: the restarted job must go on as if nothing happened.
+   * With an operator that works asynchronously (a `score` step with an async model or `maxLatency`,
+   * spilled state), `await flush()` first: a checkpoint while it holds input throws `WEIR_JOB_STATE`.
    */
   checkpoint(): TestCheckpoint {
+    if (this.job.compiled.operators.some((n) => n.pending)) {
+      throw new WeirError('WEIR_JOB_STATE', 'checkpoint(): an operator still holds input (an asynchronous model call, records waiting for maxLatency, state being read back): await driver.flush() first');
+    }
     const delta = this.job.snapshotLocal(this.nextCheckpointId++);
     this.store.write(delta);
     return this.store.latest()!;

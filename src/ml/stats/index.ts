@@ -16,5 +16,5 @@ export type { ExactAlternative } from './ks-exact.js';
 export { psi, psiBins, psiFromCounts, psiBinIndex, quantileSorted, PsiAccumulator } from './psi.js';
 export type { PsiOptions, PsiResult, PsiBins } from './psi.js';
 export { QuantileSketch, ks2Sketch } from './quantile-sketch.js';
-export type { QuantileSketchOptions, Ks2SketchResult, SketchSortedView } from './quantile-sketch.js';
+export type { QuantileSketchOptions, QuantileSketchState, Ks2SketchResult, SketchSortedView } from './quantile-sketch.js';
 export { sortSample, roundHalfEven } from './sample.js';

@@ -42,6 +42,26 @@ export interface QuantileSketchOptions {
 }
 
 /**
+ * A {@link QuantileSketch}'s state as plain data (see {@link QuantileSketch.toState}): `exact` holds
+ * every value while the sketch is exact (then `levels` is empty); otherwise `levels[h]` holds the values
+ * of weight 2^h.
+ *
+ * @example
+ * const state: QuantileSketchState = sketch.toState();
+ */
+export interface QuantileSketchState {
+  readonly k: number;
+  readonly exactLimit: number;
+  readonly n: number;
+  readonly exact: Float64Array | null;
+  readonly levels: readonly Float64Array[];
+  readonly parity: readonly number[];
+  readonly bound: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/**
  * A sketch's stored values, ascending, with cumulative weights: `cumWeights[i]` is the estimated number
  * of values <= `values[i]` (the last one is the count).
  *
@@ -284,6 +304,61 @@ export class QuantileSketch {
     }
     this.view = { values, cumWeights };
     return this.view;
+  }
+
+  /**
+   * The sketch's whole state as plain data (numbers and typed-array copies), for checkpoints; give it
+   * to {@link QuantileSketch.fromState} to get an identical sketch back (same answers, same bound, and
+   * the same compactions from then on).
+   *
+   * @example
+   * const copy = QuantileSketch.fromState(structuredClone(sketch.toState()));
+   */
+  toState(): QuantileSketchState {
+    return {
+      k: this.k,
+      exactLimit: this.exactLimit,
+      n: this.n,
+      exact: this.exact === null ? null : this.exact.slice(0, this.exactLen),
+      levels: this.levels.map((l, h) => l.slice(0, this.levelLen[h])),
+      parity: [...this.parity],
+      bound: this.bound,
+      min: this.lo,
+      max: this.hi,
+    };
+  }
+
+  /**
+   * A sketch from what {@link QuantileSketch.toState} returned (checked for consistency; a state that
+   * does not add up throws WEIR_INVALID_ARGUMENT).
+   *
+   * @example
+   * const restored = QuantileSketch.fromState(state);
+   */
+  static fromState(state: QuantileSketchState): QuantileSketch {
+    const s = new QuantileSketch({ k: state.k, exactLimit: state.exactLimit });
+    const bad = (why: string): WeirError => new WeirError('WEIR_INVALID_ARGUMENT', `QuantileSketch.fromState: ${why}`);
+    if (state.exact !== null) {
+      if (state.exact.length !== state.n || state.n > state.exactLimit) throw bad(`an exact sketch of ${state.n} values holds ${state.exact.length}`);
+      s.addBatch(state.exact);
+      return s;
+    }
+    if (state.levels.length !== state.parity.length) throw bad('levels and parities differ in number');
+    let weight = 0;
+    s.exact = null;
+    for (let h = 0; h < state.levels.length; h++) {
+      const l = state.levels[h];
+      s.ensureLevel(h);
+      s.append(h, l instanceof Float64Array ? l : Float64Array.from(l));
+      s.parity[h] = state.parity[h] & 1;
+      weight += l.length * 2 ** h;
+    }
+    if (weight !== state.n) throw bad(`the levels weigh ${weight}, not the count ${state.n}`);
+    s.n = state.n;
+    s.bound = state.bound;
+    s.lo = state.min;
+    s.hi = state.max;
+    return s;
   }
 
   private leaveExactMode(): void {
