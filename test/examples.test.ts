@@ -1,19 +1,22 @@
 /**
- * Runs every example in examples/ (compiled: dist/examples/*.js) in a fresh process and checks what it
- * prints. main's figures are checked against a naive recomputation from the same seeded data.
+ * Runs every example in examples/ (compiled: dist/examples/*.js, and the fraud-scoring folder's main.js)
+ * in a fresh process and checks what it prints. card-features' figures are checked against a naive
+ * recomputation from the same seeded data; fraud-scoring's against the files it writes.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, it } from 'node:test';
-import { Random } from '../src/index.js';
+import { after, describe, it } from 'node:test';
+import { FeatureBatch, Random, ml } from '../src/index.js';
 import { BURST_MERCHANTS, cardTransactions, type Txn } from '../examples/data/card-transactions.js';
+import { FEATURE_NAMES, featureRow, type CardWindow } from '../examples/fraud-scoring/features.js';
 import { kafkaBrokers } from './kafka-broker.js';
 
 const EXAMPLES = new URL('../examples/', import.meta.url);
-const CHECKED = ['main.js', 'quick-start.js', 'sessions.js', 'late-data.js', 'testing-your-job.js', 'survive-a-crash.js', 'kafka-card-totals.js'];
+const CHECKED = ['card-features.js', 'quick-start.js', 'sessions.js', 'late-data.js', 'testing-your-job.js', 'survive-a-crash.js', 'kafka-card-totals.js'];
 
 interface Run {
   code: number | null;
@@ -42,6 +45,7 @@ describe('examples', () => {
 
   it('are all built', () => {
     for (const f of CHECKED) assert.ok(files.includes(f), `dist/examples/${f} is missing`);
+    assert.ok(existsSync(new URL('fraud-scoring/main.js', EXAMPLES)), 'dist/examples/fraud-scoring/main.js is missing');
   });
 
   for (const file of files.filter((f) => !CHECKED.includes(f))) {
@@ -139,7 +143,7 @@ describe('examples', () => {
     assert.match(r.stdout, /all job tests passed/);
   });
 
-  describe('main (card-features)', () => {
+  describe('card-features', () => {
     let first: Run;
     const figure = (label: string): number => {
       const m = new RegExp(`^\\s+${label}\\s+([\\d,]+)`, 'm').exec(first.stdout);
@@ -148,15 +152,15 @@ describe('examples', () => {
     };
 
     it('runs, prints a progress line and a summary', { timeout: 90_000 }, async () => {
-      first = await runExample('main.js');
-      assertOk(first, 'main');
+      first = await runExample('card-features.js');
+      assertOk(first, 'card-features');
       assert.match(first.stderr, /\[card-features\] .* in [\d,]+ .* rec\/s/, 'a progress line on stderr');
       assert.match(first.stdout, /card-features \(seed 42\): finished/);
       assert.match(first.stdout, /throughput\s+[\d,]+ records\/s/);
     });
 
     it('its figures match a naive recomputation from the same seeded data', () => {
-      assert.ok(first, 'main did not run');
+      assert.ok(first, 'card-features did not run');
       const expected = recompute(500_000, 42);
       assert.equal(figure('transactions in'), 500_000);
       assert.equal(figure('purchases'), expected.purchases);
@@ -188,11 +192,143 @@ describe('examples', () => {
     });
 
     it('is deterministic: a second run prints the same (but for the timing)', { timeout: 90_000 }, async () => {
-      assert.ok(first, 'main did not run');
-      const second = await runExample('main.js');
-      assertOk(second, 'main');
+      assert.ok(first, 'card-features did not run');
+      const second = await runExample('card-features.js');
+      assertOk(second, 'card-features');
       const stable = (s: string) => s.replace(/^\s+throughput.*$/m, '');
       assert.equal(stable(second.stdout), stable(first.stdout));
+    });
+  });
+
+  describe('fraud-scoring (npm start)', () => {
+    const dirs: string[] = [];
+    const tempDir = () => {
+      const d = mkdtempSync(join(tmpdir(), 'weir-fraud-'));
+      dirs.push(d);
+      return d;
+    };
+    after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+    let first: Run;
+    let dir: string;
+    const text = (label: string): string => {
+      const m = new RegExp(`^\\s+${label}\\s+(.*)$`, 'm').exec(first.stdout);
+      assert.ok(m, `no "${label}" in\n${first.stdout}`);
+      return m[1];
+    };
+    const num = (s: string) => Number(s.replaceAll(',', ''));
+    const jsonl = <T>(file: string): T[] =>
+      readFileSync(join(dir, file), 'utf8')
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as T);
+    type Scored = CardWindow & { fraudScore: number; modelVersion: string };
+    /** The injection time, from the summary (the data's day: 2024-03-01). */
+    const injectedAt = (): number => {
+      const m = /^(\d\d):(\d\d):(\d\d) /.exec(text('drift injected'));
+      assert.ok(m, first.stdout);
+      return Date.UTC(2024, 2, 1, Number(m[1]), Number(m[2]), Number(m[3]));
+    };
+
+    it('runs, prints a progress line and a summary', { timeout: 90_000 }, async () => {
+      dir = tempDir();
+      first = await runExample('fraud-scoring/main.js', ['42', dir]);
+      assertOk(first, 'fraud-scoring');
+      assert.match(first.stderr, /\[fraud-scoring\] .* in [\d,]+ .* rec\/s/, 'a progress line on stderr');
+      assert.match(first.stdout, /^fraud-scoring \(seed 42\): finished$/m);
+      assert.match(text('throughput'), /^[\d,]+ scored records\/s, [\d,]+ transactions\/s/);
+      assert.match(text('backend'), /^(wasm|cpu|tensorflow) \(@tensorflow\//);
+      assert.equal(num(/^([\d,]+) live/.exec(text('transactions'))![1]), 300_000);
+    });
+
+    it('raises alerts, most of them real frauds (precision and recall as printed)', () => {
+      assert.ok(first, 'fraud-scoring did not run');
+      const scored = jsonl<Scored>('scores.jsonl');
+      const count = (ws: Scored[]) => {
+        const alerts = ws.filter((w) => w.fraudScore >= 0.5);
+        const hits = alerts.filter((w) => w.fraudTxns > 0).length;
+        const fraud = ws.filter((w) => w.fraudTxns > 0).length;
+        return { alerts: alerts.length, hits, fraud, precision: hits / alerts.length, recall: hits / fraud };
+      };
+      const n = (x: number) => x.toLocaleString('en-US');
+      const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(1)}%`;
+      const all = count(scored);
+      assert.ok(all.alerts > 0 && all.fraud > 50, `alerts ${all.alerts}, fraud windows ${all.fraud}`);
+      assert.equal(text('alerts'), `${n(all.alerts)} (score >= 0.5), ${n(all.hits)} real fraud: precision ${pct(all.hits, all.alerts)}, recall ${pct(all.hits, all.fraud)} (${n(all.fraud)} fraud windows)`);
+      // Before the drift the model is good; after it, prices are up and normal spending looks like fraud more often.
+      const t = injectedAt();
+      const before = count(scored.filter((w) => w.end <= t));
+      assert.equal(text('before drift'), `${n(before.alerts)} alerts: precision ${pct(before.hits, before.alerts)}, recall ${pct(before.hits, before.fraud)}`);
+      assert.ok(before.precision >= 0.8 && before.recall >= 0.8, text('before drift'));
+      assert.ok(all.precision >= 0.2 && all.recall >= 0.8, text('alerts'));
+      const bursts = /^(\d+) of (\d+) caught$/.exec(text('fraud bursts'));
+      assert.ok(bursts && Number(bursts[2]) > 10 && Number(bursts[1]) >= 0.8 * Number(bursts[2]), text('fraud bursts'));
+    });
+
+    it('flags drift from the injection on, and not before', () => {
+      assert.ok(first, 'fraud-scoring did not run');
+      const t = injectedAt();
+      const reports = jsonl<{ test: 'ks' | 'psi'; start: number; end: number; drifted: boolean; windowSize: number }>('drift.jsonl');
+      for (const test of ['ks', 'psi'] as const) {
+        const rs = reports.filter((r) => r.test === test);
+        const early = rs.filter((r) => r.start < t);
+        const late = rs.filter((r) => r.start >= t);
+        assert.ok(early.length >= 3 && late.length >= 3, `${test}: ${early.length} windows before the injection, ${late.length} after`);
+        assert.deepEqual(early.filter((r) => r.drifted), [], `${test} flagged a window before the injection`);
+        assert.ok(late.every((r) => r.drifted), `${test} missed the drift: ${JSON.stringify(late)}`);
+        assert.ok(rs.every((r) => r.end - r.start === 600_000 && r.windowSize > 0));
+      }
+      const flagged = reports.filter((r) => r.drifted).sort((a, b) => a.start - b.start);
+      assert.equal(flagged[0].start, t, 'the first flagged window starts at the injection');
+      assert.equal(text('drift reports'), `${reports.length}: ${flagged.length} flagged, 0 before the injection`);
+      const clock = new Date(t).toISOString().slice(11, 19);
+      assert.match(text('KS avg amount'), new RegExp(`windows flagged, first ${clock}-`));
+      assert.match(text('PSI max amount'), new RegExp(`windows flagged, first ${clock}-`));
+    });
+
+    it('writes each scored record exactly once, and the alerts', () => {
+      assert.ok(first, 'fraud-scoring did not run');
+      const scored = jsonl<Scored>('scores.jsonl');
+      const version = /^version ([0-9a-f]+) /.exec(text('loaded back'))![1];
+      assert.equal(scored.length, num(/^([\d,]+) card windows$/.exec(text('records scored'))![1]));
+      assert.ok(scored.length > 30_000, `${scored.length} scored`);
+      assert.equal(new Set(scored.map((w) => `${w.card}@${w.start}`)).size, scored.length, 'a card window scored twice');
+      for (const w of scored) {
+        assert.ok(w.fraudScore >= 0 && w.fraudScore <= 1 && w.end - w.start === 300_000 && w.txns > 0, JSON.stringify(w));
+        assert.equal(w.modelVersion, version);
+      }
+      const alerts = jsonl<{ card: string; windowEnd: number; fraudScore: number }>('alerts.jsonl');
+      const flagged = new Set(scored.filter((w) => w.fraudScore >= 0.5).map((w) => `${w.card}@${w.end}`));
+      assert.equal(alerts.length, flagged.size);
+      assert.equal(new Set(alerts.map((a) => `${a.card}@${a.windowEnd}`)).size, alerts.length, 'an alert written twice');
+      for (const a of alerts) assert.ok(flagged.has(`${a.card}@${a.windowEnd}`), JSON.stringify(a));
+      assert.match(text('outputs'), new RegExp(`scores.jsonl ${scored.length.toLocaleString('en-US')} lines, alerts.jsonl ${alerts.length.toLocaleString('en-US')}, drift.jsonl \\d+ \\(exactly once\\)`));
+      assert.ok(readdirSync(join(dir, 'checkpoints')).length > 0, 'no checkpoints');
+    });
+
+    it('saved the model to disk; loaded back, it gives the scores the job wrote', { timeout: 60_000 }, async () => {
+      assert.ok(first, 'fraud-scoring did not run');
+      assert.deepEqual(readdirSync(join(dir, 'model')).sort(), ['model.json', 'weights.bin']);
+      const model = await ml.tfjs.load(join(dir, 'model'));
+      try {
+        assert.match(text('loaded back'), new RegExp(`^version ${model.version} \\(layers-model, ${FEATURE_NAMES.length} features\\)$`));
+        const sample = jsonl<Scored>('scores.jsonl').filter((_, i) => i % 97 === 0);
+        const rows = new Float32Array(sample.flatMap(featureRow));
+        const out = await model.predict(new FeatureBatch(rows, sample.length, FEATURE_NAMES.length));
+        assert.equal(out.width, 1);
+        sample.forEach((w, i) => assert.ok(Math.abs(out.values[i] - w.fraudScore) < 1e-5, `${w.card}@${w.start}: ${out.values[i]} vs ${w.fraudScore}`));
+      } finally {
+        model.dispose();
+      }
+    });
+
+    it('is deterministic: a second run prints the same (but for the timing and its directory)', { timeout: 90_000 }, async () => {
+      assert.ok(first, 'fraud-scoring did not run');
+      const other = tempDir();
+      const second = await runExample('fraud-scoring/main.js', ['42', other]);
+      assertOk(second, 'fraud-scoring');
+      const stable = (s: string, d: string) => s.replaceAll(d, '<dir>').replace(/^\s+(throughput|run time)\s.*$/gm, '');
+      assert.equal(stable(second.stdout, other), stable(first.stdout, dir));
     });
   });
 });
@@ -206,7 +342,7 @@ function readRepoFile(path: string): string {
 }
 
 /**
- * The figures of examples/main.ts from first principles: per-record watermark (max timestamp so far
+ * The figures of examples/card-features.ts from first principles: per-record watermark (max timestamp so far
  * - 5 s - 1), a purchase is late when the last 5-minute window containing it (slide 1 minute) ended
  * at or before the watermark. The data keeps far enough from the edges for per-batch watermarks to agree.
  */

@@ -1,7 +1,6 @@
 /**
- * card-features: the job `npm start` runs.
- *
- * A stream of card transactions becomes per-card features for a fraud model, plus alerts:
+ * card-features: a stream of card transactions becomes per-card features for a fraud model, plus
+ * alerts. (`npm start` runs examples/fraud-scoring/, which scores such features with a model.)
  *
  *   transactions ─ filter ─ keyBy(card) ─┬─ sliding 5m/1m: avg amount ─── map ─────┐
  *                                        ├─ sliding 5m/1m: count + max ─ flatMap ──┴─ union ─ features
@@ -9,7 +8,7 @@
  *   transactions too late for every window ─ late output
  *
  * The input is synthetic and seeded (examples/data/card-transactions.ts), so a run is deterministic:
- * `node dist/examples/main.js 7` runs seed 7 (default 42).
+ * `node dist/examples/card-features.js 7` runs seed 7 (default 42).
  */
 import { Pipeline, agg, sinks, sources, state, watermarks, windows, type Aggregator, type Collector } from 'weir';
 import { cardTransactions, type Txn } from './data/card-transactions.js';
