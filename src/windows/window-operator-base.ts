@@ -4,6 +4,7 @@ import type { ErrorHandler } from '../runtime/error-handler.js';
 import type { Emitter, Operator, OperatorContext } from '../runtime/operator.js';
 import type { StateBackend } from '../state/state-backend.js';
 import type { Aggregator } from './aggregator.js';
+import { WindowOutput } from './window-output.js';
 import type { WindowInfo } from './window-assigner.js';
 
 /** What every keyed window operator is built from. */
@@ -17,9 +18,6 @@ export interface WindowOperatorConfig {
   readonly state: StateBackend;
 }
 
-/** Results are handed downstream in batches of at most about this many. */
-const FLUSH_RESULTS_AT = 4096;
-
 /** Returned by {@link KeyedWindowOperator.keyOf} when the key function failed. */
 export const NO_KEY: unique symbol = Symbol('weir.noKey');
 /** Returned by {@link KeyedWindowOperator.addTo} when the aggregate function failed. */
@@ -30,7 +28,6 @@ export const NO_ACC: unique symbol = Symbol('weir.noAcc');
  * (one emit per batch / watermark), late-element routing and the late metrics.
  */
 export abstract class KeyedWindowOperator implements Operator<unknown, unknown> {
-  protected out!: Emitter<unknown>;
   protected errors!: ErrorHandler;
   protected name = '';
   protected watermark = -Infinity;
@@ -41,12 +38,7 @@ export abstract class KeyedWindowOperator implements Operator<unknown, unknown> 
   protected readonly lateness: number;
   private readonly project: WindowOperatorConfig['project'];
   private readonly lateOut: Emitter<unknown> | undefined;
-  private outItems: unknown[] = [];
-  private outTs: number[] = [];
-  private lateItems: unknown[] = [];
-  private lateTs: number[] = [];
-  private lateDropped!: Counter;
-  private lateSide!: Counter;
+  private output!: WindowOutput;
   protected lateUpdated!: Counter;
 
   constructor(protected readonly config: WindowOperatorConfig) {
@@ -59,11 +51,9 @@ export abstract class KeyedWindowOperator implements Operator<unknown, unknown> 
 
   open(ctx: OperatorContext<unknown>): void {
     this.tracking = ctx.checkpointing;
-    this.out = ctx.output;
     this.errors = ctx.errors;
     this.name = ctx.name;
-    this.lateDropped = ctx.metrics.counter('weir_late_records_total', { step: ctx.name, outcome: 'dropped' });
-    this.lateSide = ctx.metrics.counter('weir_late_records_total', { step: ctx.name, outcome: 'side_output' });
+    this.output = new WindowOutput(ctx, this.lateOut);
     this.lateUpdated = ctx.metrics.counter('weir_late_records_total', { step: ctx.name, outcome: 'updated' });
   }
 
@@ -106,11 +96,7 @@ export abstract class KeyedWindowOperator implements Operator<unknown, unknown> 
       return;
     }
     if (out === undefined) return;
-    this.outItems.push(out);
-    this.outTs.push(end - 1);
-    // A watermark can fire many windows at once (the end of input fires them all): hand results on in
-    // batches rather than holding them all.
-    if (this.outItems.length >= FLUSH_RESULTS_AT) this.flush();
+    this.output.result(out, end - 1);
   }
 
   /** `merge(a, b)`, or NO_ACC after reporting that it threw (the window of that key is skipped). */
@@ -133,31 +119,12 @@ export abstract class KeyedWindowOperator implements Operator<unknown, unknown> 
 
   /** An element too late for every window: to the late output, or dropped and counted. */
   protected tooLate(record: unknown, ts: number): void {
-    if (this.lateOut === undefined) {
-      this.lateDropped.value++;
-      return;
-    }
-    this.lateSide.value++;
-    this.lateItems.push(record);
-    this.lateTs.push(ts);
+    this.output.tooLate(record, ts);
   }
 
   /** Sends what the batch or watermark produced. */
   protected flush(): void {
-    if (this.outItems.length > 0) {
-      const items = this.outItems;
-      const ts = this.outTs;
-      this.outItems = [];
-      this.outTs = [];
-      this.out.emit(items, ts);
-    }
-    if (this.lateItems.length > 0) {
-      const items = this.lateItems;
-      const ts = this.lateTs;
-      this.lateItems = [];
-      this.lateTs = [];
-      this.lateOut!.emit(items, ts);
-    }
+    this.output.flush();
   }
 }
 

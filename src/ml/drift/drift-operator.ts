@@ -8,6 +8,7 @@ import type { Counter } from '../../observability/metrics.js';
 import type { ErrorHandler } from '../../runtime/error-handler.js';
 import type { Emitter, Operator, OperatorContext } from '../../runtime/operator.js';
 import { mod } from '../../windows/window-operator-base.js';
+import { WindowOutput } from '../../windows/window-output.js';
 import { evaluate } from './drift-evaluation.js';
 import { DriftReferences, REFERENCE_TABLE, type KeyReferenceState } from './drift-references.js';
 import type { DriftConfig } from './drift-spec.js';
@@ -18,9 +19,6 @@ export const WINDOW_TABLE = 'windows';
 
 /** The key of every record of an unkeyed drift step (its state needs one). */
 export const UNKEYED = '';
-
-/** Reports are handed downstream in batches of at most about this many. */
-const FLUSH_AT = 4096;
 
 /** What the operator is built from. */
 export interface DriftOperatorConfig {
@@ -45,7 +43,6 @@ export interface DriftOperatorConfig {
  * fired ones a checkpoint held, and the references that changed.
  */
 export class DriftOperator implements Operator<unknown, unknown> {
-  private out!: Emitter<unknown>;
   private errors!: ErrorHandler;
   private name = '';
   private tracking = false;
@@ -78,12 +75,7 @@ export class DriftOperator implements Operator<unknown, unknown> {
   private dirty: WindowSlot[] = [];
   private deleted: WindowSlot[] = [];
 
-  private outItems: unknown[] = [];
-  private outTs: number[] = [];
-  private lateItems: unknown[] = [];
-  private lateTs: number[] = [];
-  private lateDropped!: Counter;
-  private lateSide!: Counter;
+  private output!: WindowOutput;
   private reportsNone!: Counter;
   private reportsModerate!: Counter;
   private reportsMajor!: Counter;
@@ -103,13 +95,11 @@ export class DriftOperator implements Operator<unknown, unknown> {
   }
 
   open(ctx: OperatorContext<unknown>): void {
-    this.out = ctx.output;
     this.errors = ctx.errors;
     this.name = ctx.name;
     this.tracking = ctx.checkpointing;
     if (this.tracking) this.refs.track();
-    this.lateDropped = ctx.metrics.counter('weir_late_records_total', { step: ctx.name, outcome: 'dropped' });
-    this.lateSide = ctx.metrics.counter('weir_late_records_total', { step: ctx.name, outcome: 'side_output' });
+    this.output = new WindowOutput(ctx, this.lateOut);
     this.reportsNone = ctx.metrics.counter('weir_drift_reports_total', { step: ctx.name, level: 'none' });
     this.reportsModerate = ctx.metrics.counter('weir_drift_reports_total', { step: ctx.name, level: 'moderate' });
     this.reportsMajor = ctx.metrics.counter('weir_drift_reports_total', { step: ctx.name, level: 'major' });
@@ -243,13 +233,7 @@ export class DriftOperator implements Operator<unknown, unknown> {
   }
 
   private tooLate(record: unknown, ts: number): void {
-    if (this.lateOut === undefined) {
-      this.lateDropped.value++;
-      return;
-    }
-    this.lateSide.value++;
-    this.lateItems.push(record);
-    this.lateTs.push(ts);
+    this.output.tooLate(record, ts);
   }
 
   onWatermark(wm: number): void {
@@ -290,28 +274,13 @@ export class DriftOperator implements Operator<unknown, unknown> {
       if (report.level === 'none') this.reportsNone.value++;
       else if (report.level === 'moderate') this.reportsModerate.value++;
       else this.reportsMajor.value++;
-      this.outItems.push(report);
-      this.outTs.push(outTs);
-      if (this.outItems.length >= FLUSH_AT) this.flush();
+      this.output.result(report, outTs);
     }
     this.refs.windowFired(slot.key, slot);
   }
 
   private flush(): void {
-    if (this.outItems.length > 0) {
-      const items = this.outItems;
-      const ts = this.outTs;
-      this.outItems = [];
-      this.outTs = [];
-      this.out.emit(items, ts);
-    }
-    if (this.lateItems.length > 0) {
-      const items = this.lateItems;
-      const ts = this.lateTs;
-      this.lateItems = [];
-      this.lateTs = [];
-      this.lateOut!.emit(items, ts);
-    }
+    this.output.flush();
   }
 
   /** The slots changed since the last snapshot, deletes for fired ones a checkpoint held, changed references. */
