@@ -15,6 +15,7 @@ export type { KafkaRecord, KafkaSourceOptions, KafkaStartFrom, KafkaPosition, Ka
 export type { KafkaClient, KafkaConnection } from './kafka/kafka-client.js';
 export { kafkaChangelog, KafkaChangelogStorage, type KafkaChangelogOptions } from './kafka/kafka-changelog-storage.js';
 export { kafkaPartitionOf } from './kafka/murmur2.js';
+export type { ThroughOptions } from './kafka/repartition.js';
 export type { KafkaSinkOptions, KafkaCommitHandle, KafkaEncoder, KafkaDeadLetterOptions } from './sinks/kafka-sink.js';
 export { Random } from './sources/random.js';
 export { NexmarkGenerator, type NexmarkOptions } from './sources/nexmark/nexmark-generator.js';

@@ -7,6 +7,7 @@ import { isMainThread, workerData } from 'node:worker_threads';
 import { CheckpointCoordinator, type CheckpointStats, type CheckpointStorage, type StoredCheckpoint } from './checkpoint/checkpoint-coordinator.js';
 import { DurableCheckpointStorage } from './checkpoint/durable-checkpoint-storage.js';
 import { isTransactional } from './sinks/transactional-sink.js';
+import { isRepartitionWriter } from './kafka/repartition.js';
 import { WeirError } from './errors.js';
 import type { Placement } from './graph/compile.js';
 import { Plan } from './graph/plan.js';
@@ -420,6 +421,15 @@ export class Pipeline {
     if (!checkpoint) {
       const eo = job.compiled.sinks.find((s) => isTransactional(s.sink));
       if (eo) throw new WeirError('WEIR_INVALID_PLAN', `${eo.name} is exactly-once: it commits at checkpoints, so the pipeline needs \`checkpoint\``, { step: eo.name });
+    }
+    const through = job.compiled.sinks.find((s) => isRepartitionWriter(s.sink));
+    const eos = job.compiled.sinks.find((s) => isTransactional(s.sink));
+    if (through && eos) {
+      throw new WeirError(
+        'WEIR_INVALID_PLAN',
+        `${eos.name} is exactly-once, but ${through.name} repartitions through Kafka at least once: kafkajs's read_committed lets aborted writes of other processes through, so the records read back could repeat. Use at-least-once sinks with \`through\`, or key the input topic by the stream's key`,
+        { step: through.name },
+      );
     }
     const progress = this.progressReporter(job);
     let ownStorage: DurableCheckpointStorage | undefined;

@@ -8,6 +8,7 @@ import type { WindowAssigner, WindowInfo, WindowResult } from './windows/window-
 import { scoreSpec, type ScoreModel, type ScoreOptions, type Scored } from './ml/scoring/score-spec.js';
 import type { DriftReport, KeyedDriftReport } from './ml/drift/drift-report.js';
 import type { DriftSpec, DriftStepOptions } from './ml/drift/drift-spec.js';
+import { addRepartition, type ThroughOptions } from './kafka/repartition.js';
 
 /** Options every step takes. */
 export interface StepOptions {
@@ -136,6 +137,20 @@ export class KeyedStream<K extends KeyValue, T> {
     private readonly key: (value: T) => K,
     private readonly keyName: string | undefined,
   ) {}
+
+  /**
+   * Re-keys through Kafka, as Kafka Streams' repartition topics do: the records go to `topic` keyed by
+   * this stream's key and are read back (in the group `<source group>.<topic>`), so each key's records
+   * reach the one process of the group that owns the key's partition. Needed before a keyed step when
+   * several processes share a group (`kafkaChangelog`) and the key is not the input topic's Kafka key.
+   * Records must survive JSON; at least once (a job with an exactly-once sink refuses it).
+   * @example
+   * payments.keyBy((p) => p.merchant).through({ topic: 'payments-by-merchant' }).window(windows.tumbling('1m'))
+   */
+  through(opts: ThroughOptions, stepOpts?: StepOptions): KeyedStream<K, T> {
+    const id = addRepartition(this.plan, this.input, this.key as (r: unknown) => unknown, opts, stepOpts?.name);
+    return new KeyedStream<K, T>(this.plan, id, this.key, this.keyName);
+  }
 
   /**
    * Groups each key's elements into event-time windows.

@@ -12,7 +12,9 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel, Partitioners, type Admin } from 'kafkajs';
-import { kafkaPartitionOf, Random } from '../src/index.js';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Pipeline, WeirError, kafkaPartitionOf, Random, sinks, sources, type Collector } from '../src/index.js';
 import type { CountRow, KafkaGroupConfig } from './fixtures/kafka-group-job.js';
 import { kafkaBrokers, type KafkaBrokers } from './kafka-broker.js';
 import { committedRecords } from './kafka-java-reader.js';
@@ -62,6 +64,24 @@ describe('kafkaPartitionOf', () => {
       assert.equal(kafkaPartitionOf(key, partitions), expected, `key ${JSON.stringify(key)} over ${partitions} partitions`);
     }
     assert.equal(kafkaPartitionOf(42, 7), kafkaPartitionOf('42', 7));
+  });
+});
+
+describe('KeyedStream.through (repartition through a Kafka topic)', () => {
+  it('needs a stream from exactly one Kafka source', () => {
+    const p = new Pipeline({ name: 'through-plan' });
+    const s = p.source(sources.array([{ k: 'a' }]), { timestamp: () => 0 });
+    assert.throws(() => s.keyBy((r) => r.k).through({ topic: 't' }), (e: unknown) => e instanceof WeirError && e.code === 'WEIR_INVALID_PLAN' && /exactly one Kafka source/.test(e.message));
+  });
+
+  it('refuses a job with an exactly-once sink (the repartition topic is at-least-once), before connecting', async () => {
+    const p = new Pipeline({ name: 'through-eos', checkpoint: { dir: path.join(tmpdir(), `weir-through-${randomUUID()}`) } });
+    p.source(sources.kafka<{ k: string }>({ brokers: ['127.0.0.1:1'], topics: ['in'], groupId: 'g' }), { timestamp: (r) => r.timestamp })
+      .keyBy((r) => r.value.k)
+      .through({ topic: 'by-k' })
+      .process({ processElement: (r, _ctx, out: Collector<string>) => out.emit(r.value.k) })
+      .sink(sinks.kafka<string>({ brokers: ['127.0.0.1:1'], topic: 'out', exactlyOnce: true }));
+    await assert.rejects(p.run(), (e: unknown) => e instanceof WeirError && e.code === 'WEIR_INVALID_PLAN' && /at least once/.test(e.message));
   });
 });
 
@@ -138,5 +158,71 @@ describe('two processes sharing a consumer group (kafkaChangelog)', () => {
       return byA.length > 0 && byB.length > 0 && Math.min(...byB.map((r) => r.n)) > Math.max(...byA.map((r) => r.n));
     });
     assert.ok(takenOver.length > 0, 'some keys were counted first by a, then by b from where a left off');
+  });
+
+  it('keyed by a field through a repartition topic (`through`, at least once): one killed, the other goes on with its state', async (t) => {
+    broker ??= await kafkaBrokers(t);
+    if (broker === null) return;
+    const kafka = new Kafka({ clientId: 'weir-test', brokers: broker.brokers, logLevel: logLevel.NOTHING });
+    admin ??= kafka.admin();
+    await admin.connect();
+    const id = randomUUID();
+    const [input, output, changelog, internal] = ['in', 'out', 'state', 'by-key'].map((s) => `weir-group-rp-${s}-${id}`);
+    topics.push(input, output, changelog, internal);
+    await admin.createTopics({ topics: [input, output].map((topic) => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })), waitForLeaders: true });
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    // The Kafka key is not the key the job counts by: a key's records are spread over every partition.
+    const messages = [];
+    for (let seq = 0; seq < PER_KEY; seq++) for (let k = 0; k < KEYS; k++) messages.push({ key: `m${seq * KEYS + k}`, value: JSON.stringify({ key: `k${k}`, seq }) });
+    await producer.send({ topic: input, messages });
+    await producer.disconnect();
+
+    const base = { brokers: broker.brokers, input, output, groupId: `weir-group-rp-${id}`, changelog, workMs: 4, repartition: internal };
+    const a = start({ ...base, instance: 'a' });
+    procs.push(a);
+    await until('process a to start counting', 60_000, () => a.lines >= 1);
+    const b = start({ ...base, instance: 'b' });
+    procs.push(b);
+    await until('process b to start counting', 60_000, () => b.lines >= 1).catch((e: Error) => {
+      throw new Error(`${e.message}\n--- a:\n${a.stderr}\n--- b:\n${b.stderr}`);
+    });
+    const aBefore = a.lines;
+    await until('process a to count some more', 60_000, () => a.lines >= aBefore + 3);
+    a.child.kill('SIGKILL');
+    assert.equal((await a.exit).signal, 'SIGKILL');
+
+    // b takes over: both groups' offsets (the input's and the repartition topic's) reach the end.
+    const done = async (group: string, topic: string): Promise<boolean> => {
+      const ends = await admin!.fetchTopicOffsets(topic);
+      const [committed] = await admin!.fetchOffsets({ groupId: group, topics: [topic] });
+      return ends.every((e) => e.high === '0' || committed.partitions.some((c) => c.partition === e.partition && c.offset === e.high));
+    };
+    await until('every record read and re-keyed', 120_000, async () => (await done(base.groupId, input)) && (await done(`${base.groupId}.${internal}`, internal)));
+    b.child.kill('SIGTERM');
+    const bExit = await b.exit;
+    assert.equal(bExit.code, 0, `process b stopped cleanly: ${b.stderr}`);
+
+    const rows = (await committedRecords(broker.brokers, output)).map((line) => JSON.parse(line.slice(line.indexOf('\t') + 1)) as CountRow);
+    // At least once: every record counted (maybe twice after the kill), by the key's owner.
+    const seqs = new Map<string, Set<number>>();
+    for (const r of rows) {
+      let s2 = seqs.get(r.key);
+      if (!s2) seqs.set(r.key, (s2 = new Set()));
+      s2.add(r.seq);
+    }
+    for (let k = 0; k < KEYS; k++) assert.equal(seqs.get(`k${k}`)?.size, PER_KEY, `every record of k${k} came out`);
+    // The state moved: no count falls short (had b started a key it took over from 0, its count would
+    // end far below PER_KEY; a replay after the kill only adds), and b went on from a's counts.
+    let continued = 0;
+    for (let k = 0; k < KEYS; k++) {
+      const key = `k${k}`;
+      const mine = rows.filter((r) => r.key === key);
+      assert.ok(Math.max(...mine.map((r) => r.n)) >= PER_KEY, `${key} counted at least ${PER_KEY} (got ${Math.max(...mine.map((r) => r.n))})`);
+      const byB = mine.filter((r) => r.instance === 'b');
+      if (mine.some((r) => r.instance === 'a') && byB.length > 0 && Math.min(...byB.map((r) => r.n)) > 1) continued++;
+    }
+    assert.ok(continued > 0, 'some keys counted by a were continued by b from their restored counts');
+    assert.ok(rows.some((r) => r.instance === 'a') && rows.some((r) => r.instance === 'b'), 'both processes counted');
   });
 });

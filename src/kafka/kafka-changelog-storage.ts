@@ -45,6 +45,10 @@ export interface KafkaGroupMember {
   stillOwnsPartitions(): boolean;
   /** The end: leave the group for good. */
   release(): Promise<void>;
+  /** Whether this is the reading side of a repartition (`through`): its partitions carry the state. */
+  readonly repartition: boolean;
+  /** Partitions without a checkpointed offset start at the group's committed offsets (sources upstream of a repartition). */
+  useCommittedStart(): void;
 }
 
 /** What the exactly-once Kafka sink needs to carry the changelog in its transactions (internal). */
@@ -92,8 +96,9 @@ interface PartitionPosition {
  * that was still open is). No state of a partition this process does not own is kept.
  *
  * Keys must be co-partitioned with the input: the stream is keyed by the Kafka record key (a string,
- * or a number as its decimal string) of a topic written with the default partitioner. Needs exactly
- * one Kafka source, reading one topic.
+ * or a number as its decimal string) of a topic written with the default partitioner, or re-keyed
+ * through an internal topic first (`keyBy(f).through({ topic })`: then that topic's partitions carry
+ * the state). Needs exactly one Kafka source reading one topic (plus the reading side of one `through`).
  *
  * @example
  * const p = new Pipeline('card-counts', { checkpoint: { interval: '1s', storage: kafkaChangelog({ topic: 'card-counts-state' }) } });
@@ -135,11 +140,18 @@ export class KafkaChangelogStorage implements CheckpointStorage {
   attach(parts: { sources: readonly { name: string; source: Source<unknown> }[]; sinks: readonly { name: string; sink: Sink<unknown> }[] }, logger: Logger): void {
     this.logger = logger;
     const members = parts.sources.filter((s) => isMember(s.source));
-    if (members.length !== 1 || parts.sources.length !== 1) {
-      throw new WeirError('WEIR_INVALID_PLAN', `kafkaChangelog: the job needs exactly one source, a Kafka source (it has ${parts.sources.map((s) => s.name).join(', ') || 'none'})`);
+    const repartitions = members.filter((s) => (s.source as unknown as KafkaGroupMember).repartition);
+    if (members.length !== parts.sources.length || members.length === 0 || repartitions.length > 1 || (members.length > 1 && repartitions.length !== 1)) {
+      throw new WeirError(
+        'WEIR_INVALID_PLAN',
+        `kafkaChangelog: the job needs one Kafka source, or one Kafka source and one \`through\` repartition (it has ${parts.sources.map((s) => s.name).join(', ') || 'none'})`,
+      );
     }
-    const member = members[0].source as Source<unknown> & KafkaGroupMember;
-    if (member.topics.length !== 1) throw new WeirError('WEIR_INVALID_PLAN', `kafkaChangelog: the Kafka source must read one topic (it reads ${member.topics.join(', ')})`, { step: members[0].name });
+    const state = repartitions[0] ?? members[0];
+    // Sources upstream of the repartition hold no state: a restart resumes them at the group's offsets.
+    for (const m of members) if (m !== state) (m.source as unknown as KafkaGroupMember).useCommittedStart();
+    const member = state.source as Source<unknown> & KafkaGroupMember;
+    if (member.topics.length !== 1) throw new WeirError('WEIR_INVALID_PLAN', `kafkaChangelog: the Kafka source must read one topic (it reads ${member.topics.join(', ')})`, { step: state.name });
     const eos = parts.sinks.filter((s) => isTransactional(s.sink));
     const carriers = eos.filter((s) => isCarrier(s.sink));
     if (eos.length > 1 || eos.length !== carriers.length) {
@@ -148,7 +160,7 @@ export class KafkaChangelogStorage implements CheckpointStorage {
     if (carriers.length === 1) (carriers[0].sink as unknown as ChangelogCarrier).useInstance(this.instance);
     this.carried = carriers.length === 1;
     this.member = member;
-    this.sourceStep = members[0].name;
+    this.sourceStep = state.name;
     member.enableGroupState();
   }
 

@@ -59,6 +59,8 @@ export interface KafkaSourceOptions<V, K = string | null> extends KafkaConnectio
   readonly partitionsConsumedConcurrently?: number;
   /** Consumer session timeout, ms (default 30 000): how long a member that died keeps its partitions from the others. */
   readonly sessionTimeout?: number;
+  /** @internal The reading side of `KeyedStream.through` (its partitions carry the keyed state after it). */
+  readonly repartition?: boolean;
 }
 
 /** A source position: the next offset per topic and partition. */
@@ -153,6 +155,8 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>>, KafkaGroupMember {
   /** Group state: between two jobs (no batch is queued meanwhile). */
   private suspended = false;
   private readonly assignmentWaiters: (() => void)[] = [];
+  /** Set by `kafkaChangelog` for a source upstream of a repartition: restarts resume at the group's committed offsets. */
+  private startOverride: KafkaStartFrom | undefined = undefined;
 
   constructor(private readonly opts: KafkaSourceOptions<V, K>) {
     if (!opts || !Array.isArray(opts.topics) || opts.topics.length === 0) throw new WeirError('WEIR_INVALID_ARGUMENT', 'sources.kafka: give `topics` (at least one)');
@@ -176,6 +180,16 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>>, KafkaGroupMember {
 
   enableGroupState(): void {
     this.groupState = true;
+  }
+
+  /** Whether this is the reading side of a repartition (`through`). */
+  get repartition(): boolean {
+    return this.opts.repartition === true;
+  }
+
+  /** From now on, partitions without a checkpointed offset start at the group's committed offsets. */
+  useCommittedStart(): void {
+    this.startOverride = 'committed';
   }
 
   /** The partitions assigned to this member once it joined (group state); the running job is bound to them. */
@@ -217,6 +231,16 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>>, KafkaGroupMember {
       this.closed = false;
       return;
     }
+    // A source object may be opened again (the job starts again after a rebalance): start afresh.
+    this.running = false;
+    this.closed = false;
+    this.crashed = null;
+    this.queue.length = 0;
+    this.positions.clear();
+    this.restored = null;
+    this.startOffsets.clear();
+    this.endOffsets.clear();
+    this.assigned = [];
     const client = await kafkaClientOf(this.opts, ctx.logger, ctx.name);
     await this.valueCodec.open?.();
     if ((this.keyCodec as unknown) !== this.valueCodec) await this.keyCodec.open?.();
@@ -248,7 +272,7 @@ class KafkaSource<V, K> implements Source<KafkaRecord<V, K>>, KafkaGroupMember {
 
   /** Start offsets for `earliest` / `latest` / a timestamp, and end offsets for bounded reads: fetched once. */
   private async fetchStartAndEndOffsets(admin: Admin): Promise<void> {
-    const start = this.opts.startFrom ?? 'earliest';
+    const start = this.startOverride ?? this.opts.startFrom ?? 'earliest';
     const all: string[] = [];
     for (const topic of this.opts.topics) {
       const offsets = await admin.fetchTopicOffsets(topic);
