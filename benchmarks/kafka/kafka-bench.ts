@@ -9,6 +9,8 @@
  *   p50 / p99 / max. Exactly once, a record becomes visible at the commit after its checkpoint, so its
  *   latency is at most about the checkpoint interval plus the commit.
  *
+ * - the ceiling: kafkajs alone doing the same work (consume, parse, produce with acks=all), no weir.
+ *
  * Run: `node dist/benchmarks/kafka/kafka-bench.js [--records=300000] [--rate=20000] [--seconds=10] [--interval=1000]`
  * Prints one JSON line per measurement.
  */
@@ -55,9 +57,8 @@ function job(name: string, input: string, output: string, exactlyOnce: boolean, 
   return p;
 }
 
-async function throughput(admin: Admin, exactlyOnce: boolean, dir: string): Promise<void> {
-  const input = await topic(admin, 'bench-in');
-  const output = await topic(admin, 'bench-out');
+/** Writes the throughput input: RECORDS JSON records over 3 partitions. */
+async function backlog(input: string): Promise<void> {
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   for (let i = 0; i < RECORDS; i += 5000) {
@@ -65,6 +66,49 @@ async function throughput(admin: Admin, exactlyOnce: boolean, dir: string): Prom
     await producer.send({ topic: input, messages: Array.from({ length: n }, (_, j) => ({ key: String((i + j) % 1000), value: JSON.stringify({ id: i + j, sent: 0, pad: PAD }) })) });
   }
   await producer.disconnect();
+}
+
+/**
+ * The ceiling on this machine: kafkajs alone doing the job's work (consume a batch, parse the JSON,
+ * produce it with acks=all, then take the next), no weir in between.
+ */
+async function kafkajsAlone(admin: Admin): Promise<void> {
+  const input = await topic(admin, 'bench-raw-in');
+  const output = await topic(admin, 'bench-raw-out');
+  await backlog(input);
+  const consumer = kafka.consumer({ groupId: `bench-raw-${randomUUID()}`, maxWaitTimeInMs: 500 });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await Promise.all([consumer.connect(), producer.connect()]);
+  await consumer.subscribe({ topics: [input], fromBeginning: true });
+  let seen = 0;
+  let finish!: () => void;
+  const finished = new Promise<void>((r) => (finish = r));
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await consumer.run({
+    partitionsConsumedConcurrently: 4,
+    eachBatch: async ({ batch }) => {
+      const messages = batch.messages.map((m) => {
+        const r = JSON.parse(m.value!.toString()) as Rec;
+        return { key: String(r.id % 1000), value: JSON.stringify(r), timestamp: m.timestamp };
+      });
+      await producer.send({ topic: output, acks: -1, messages });
+      seen += messages.length;
+      if (seen >= RECORDS) finish();
+    },
+  });
+  await finished;
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  await Promise.all([consumer.disconnect(), producer.disconnect()]);
+  console.log(JSON.stringify({ measure: 'throughput', mode: 'kafkajs alone (consume, parse, produce)', records: RECORDS, wallMs: Math.round(wallMs), recordsPerSec: Math.round(RECORDS / (wallMs / 1000)), recordsPerCpuSec: Math.round(RECORDS / ((cpu.user + cpu.system) / 1e6)) }));
+  await admin.deleteTopics({ topics: [input, output] }).catch(() => undefined);
+}
+
+async function throughput(admin: Admin, exactlyOnce: boolean, dir: string): Promise<void> {
+  const input = await topic(admin, 'bench-in');
+  const output = await topic(admin, 'bench-out');
+  await backlog(input);
   const p = job(`bench-${exactlyOnce ? 'eo' : 'alo'}`, input, output, exactlyOnce, dir, true);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -123,6 +167,7 @@ const admin = kafka.admin();
 await admin.connect();
 const tmp = await mkdtemp(path.join(tmpdir(), 'weir-kafka-bench-'));
 try {
+  await kafkajsAlone(admin);
   for (const eo of [false, true]) await throughput(admin, eo, path.join(tmp, `tp-${eo}`));
   for (const eo of [false, true]) await latency(admin, eo, path.join(tmp, `lat-${eo}`));
 } finally {
