@@ -50,6 +50,27 @@ async function until(what: string, timeoutMs: number, check: () => boolean | Pro
   }
 }
 
+/**
+ * Starts process a, then b once a counts; once both count (b joined the group and got partitions) and
+ * a counted some more, kills a with SIGKILL mid-run.
+ */
+async function startPairAndKillA(base: Omit<KafkaGroupConfig, 'instance'>, procs: Proc[]): Promise<{ a: Proc; b: Proc }> {
+  const a = start({ ...base, instance: 'a' });
+  procs.push(a);
+  await until('process a to start counting', 60_000, () => a.lines >= 1);
+  const b = start({ ...base, instance: 'b' });
+  procs.push(b);
+  await until('process b to start counting', 60_000, () => b.lines >= 1).catch((e: Error) => {
+    throw new Error(`${e.message}\n--- a:\n${a.stderr}\n--- b:\n${b.stderr}`);
+  });
+  const aBefore = a.lines;
+  await until('process a to count some more', 60_000, () => a.lines >= aBefore + 3);
+  a.child.kill('SIGKILL');
+  const aExit = await a.exit;
+  assert.equal(aExit.signal, 'SIGKILL', `process a died of the kill: ${a.stderr}`);
+  return { a, b };
+}
+
 describe('kafkaPartitionOf', () => {
   it("gives the partition of Kafka's default partitioner (murmur2), for ASCII and non-ASCII keys of every length", () => {
     const partitioner = Partitioners.DefaultPartitioner();
@@ -115,20 +136,7 @@ describe('two processes sharing a consumer group (kafkaChangelog)', () => {
     await producer.disconnect();
 
     const base = { brokers: broker.brokers, input, output, groupId: `weir-group-${id}`, changelog, workMs: 4 };
-    const a = start({ ...base, instance: 'a' });
-    procs.push(a);
-    await until('process a to start counting', 60_000, () => a.lines >= 1);
-    const b = start({ ...base, instance: 'b' });
-    procs.push(b);
-    // Both count (b joined and got partitions), then a dies mid-run.
-    await until('process b to start counting', 60_000, () => b.lines >= 1).catch((e: Error) => {
-      throw new Error(`${e.message}\n--- a:\n${a.stderr}\n--- b:\n${b.stderr}`);
-    });
-    const aBefore = a.lines;
-    await until('process a to count some more', 60_000, () => a.lines >= aBefore + 3);
-    a.child.kill('SIGKILL');
-    const aExit = await a.exit;
-    assert.equal(aExit.signal, 'SIGKILL', `process a died of the kill: ${a.stderr}`);
+    const { a, b } = await startPairAndKillA(base, procs);
 
     // b takes over every partition: the group's offsets (committed with b's transactions) reach the end.
     const ends = await admin.fetchTopicOffsets(input);
@@ -179,18 +187,7 @@ describe('two processes sharing a consumer group (kafkaChangelog)', () => {
     await producer.disconnect();
 
     const base = { brokers: broker.brokers, input, output, groupId: `weir-group-rp-${id}`, changelog, workMs: 4, repartition: internal };
-    const a = start({ ...base, instance: 'a' });
-    procs.push(a);
-    await until('process a to start counting', 60_000, () => a.lines >= 1);
-    const b = start({ ...base, instance: 'b' });
-    procs.push(b);
-    await until('process b to start counting', 60_000, () => b.lines >= 1).catch((e: Error) => {
-      throw new Error(`${e.message}\n--- a:\n${a.stderr}\n--- b:\n${b.stderr}`);
-    });
-    const aBefore = a.lines;
-    await until('process a to count some more', 60_000, () => a.lines >= aBefore + 3);
-    a.child.kill('SIGKILL');
-    assert.equal((await a.exit).signal, 'SIGKILL');
+    const { a, b } = await startPairAndKillA(base, procs);
 
     // b takes over: both groups' offsets (the input's and the repartition topic's) reach the end.
     const done = async (group: string, topic: string): Promise<boolean> => {

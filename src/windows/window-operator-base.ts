@@ -20,6 +20,26 @@ export interface WindowOperatorConfig {
 
 /** Returned by {@link KeyedWindowOperator.keyOf} when the key function failed. */
 export const NO_KEY: unique symbol = Symbol('weir.noKey');
+/**
+ * `keyFn(record)`, or NO_KEY after reporting a key function that threw (WEIR_USER_FUNCTION_FAILED) or
+ * returned undefined, null or NaN (WEIR_KEY_INVALID) to the error policy. Keyed event-time steps
+ * (windows, drift) share it.
+ */
+export function keyOrReport(keyFn: (record: unknown) => unknown, record: unknown, ts: number, errors: ErrorHandler): unknown {
+  let k: unknown;
+  try {
+    k = keyFn(record);
+  } catch (e) {
+    errors.recordFailed('WEIR_USER_FUNCTION_FAILED', 'keyBy function threw', record, ts, e);
+    return NO_KEY;
+  }
+  if (k === undefined || k === null || k !== k) {
+    errors.recordFailed('WEIR_KEY_INVALID', `keyBy returned ${preview(k, 20)}`, record, ts);
+    return NO_KEY;
+  }
+  return k;
+}
+
 /** Returned by {@link KeyedWindowOperator.addTo} when the aggregate function failed. */
 export const NO_ACC: unique symbol = Symbol('weir.noAcc');
 
@@ -61,18 +81,7 @@ export abstract class KeyedWindowOperator implements Operator<unknown, unknown> 
 
   /** The record's key, or NO_KEY after reporting a bad one to the error policy. */
   protected keyOf(record: unknown, ts: number): unknown {
-    let k: unknown;
-    try {
-      k = this.keyFn(record);
-    } catch (e) {
-      this.errors.recordFailed('WEIR_USER_FUNCTION_FAILED', 'keyBy function threw', record, ts, e);
-      return NO_KEY;
-    }
-    if (k === undefined || k === null || k !== k) {
-      this.errors.recordFailed('WEIR_KEY_INVALID', `keyBy returned ${preview(k, 20)}`, record, ts);
-      return NO_KEY;
-    }
-    return k;
+    return keyOrReport(this.keyFn, record, ts, this.errors);
   }
 
   /** Folds `record` into `acc` (undefined: a fresh one); NO_ACC after reporting a failure. */

@@ -4,7 +4,7 @@
  * samples) when every sample is whole, through the quantile sketches otherwise.
  */
 import { ks2Sorted } from '../stats/ks.js';
-import { psiFromCounts, type PsiBins } from '../stats/psi.js';
+import { psiBinIndex, psiFromCounts, type PsiBins } from '../stats/psi.js';
 import { ks2Sketch } from '../stats/quantile-sketch.js';
 import type { DriftSample } from './drift-sample.js';
 import type { DriftLevel, DriftReport, KeyedDriftReport, KsDriftReport, PsiDriftReport } from './drift-report.js';
@@ -106,17 +106,7 @@ function countInto(bins: PsiBins, sample: DriftSample): Float64Array {
   const counts = new Float64Array(m + 1);
   if (sample.isExact) {
     const v = sample.values();
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i];
-      let lo = 0;
-      let hi = m;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (edges[mid] < x) lo = mid + 1;
-        else hi = mid;
-      }
-      counts[lo]++;
-    }
+    for (let i = 0; i < v.length; i++) counts[psiBinIndex(edges, v[i])]++;
     return counts;
   }
   const s = sample.asSketch();

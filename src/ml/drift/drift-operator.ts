@@ -7,7 +7,7 @@ import { preview } from '../../errors.js';
 import type { Counter } from '../../observability/metrics.js';
 import type { ErrorHandler } from '../../runtime/error-handler.js';
 import type { Emitter, Operator, OperatorContext } from '../../runtime/operator.js';
-import { mod } from '../../windows/window-operator-base.js';
+import { NO_KEY, keyOrReport, mod } from '../../windows/window-operator-base.js';
 import { WindowOutput } from '../../windows/window-output.js';
 import { evaluate } from './drift-evaluation.js';
 import { DriftReferences, REFERENCE_TABLE, type KeyReferenceState } from './drift-references.js';
@@ -204,19 +204,9 @@ export class DriftOperator implements Operator<unknown, unknown> {
   }
 
   private keyOf(record: unknown, ts: number): unknown {
-    let k: unknown;
-    try {
-      k = this.keyFn!(record);
-    } catch (e) {
-      this.errors.recordFailed('WEIR_USER_FUNCTION_FAILED', 'keyBy function threw', record, ts, e);
-      return NO_KEY;
-    }
-    if (k === undefined || k === null || k !== k) {
-      this.errors.recordFailed('WEIR_KEY_INVALID', `keyBy returned ${preview(k, 20)}`, record, ts);
-      return NO_KEY;
-    }
-    return k;
+    return keyOrReport(this.keyFn!, record, ts, this.errors);
   }
+
 
   private badFeature(record: unknown, ts: number, x: unknown): void {
     const what = this.field !== undefined ? `field ${JSON.stringify(this.field)}` : `feature ${JSON.stringify(this.config.feature)} (a function)`;
@@ -321,6 +311,3 @@ export class DriftOperator implements Operator<unknown, unknown> {
     this.lastSlot = null;
   }
 }
-
-/** Returned by `keyOf` when the key function failed (reported already). */
-const NO_KEY: unique symbol = Symbol('weir.drift.noKey');

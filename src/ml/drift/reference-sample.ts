@@ -2,7 +2,7 @@
  * A reference as the tests use it: the values sorted (exact), or a quantile sketch, built once per
  * reference, with its PSI bins made on first use.
  */
-import { psiBins, type PsiBins } from '../stats/psi.js';
+import { binsFromRanks, psiBins, type PsiBins } from '../stats/psi.js';
 import { QuantileSketch } from '../stats/quantile-sketch.js';
 import type { DriftSample } from './drift-sample.js';
 
@@ -96,21 +96,11 @@ export class ReferenceSample {
 
 /** PSI bins from a sketch: quantile edges and rank-difference counts, within the sketch's rank error. */
 function sketchBins(s: QuantileSketch, bins: number, epsilon: number): PsiBins {
-  const raw: number[] = [];
-  for (let i = 1; i < bins; i++) raw.push(s.quantile(i / bins));
-  raw.sort((x, y) => x - y);
-  const edges: number[] = [];
-  for (const e of raw) if (edges.length === 0 || e !== edges[edges.length - 1]) edges.push(e);
-  const n = s.count;
-  const referenceCounts = new Float64Array(edges.length + 1);
-  let below = 0;
-  for (let i = 0; i < edges.length; i++) {
-    const upTo = s.rank(edges[i]);
-    referenceCounts[i] = upTo - below;
-    below = upTo;
-  }
-  referenceCounts[edges.length] = n - below;
-  const referenceProportions = new Float64Array(referenceCounts.length);
-  for (let i = 0; i < referenceCounts.length; i++) referenceProportions[i] = Math.max(referenceCounts[i] / n, epsilon);
-  return { edges: Float64Array.from(edges), referenceCounts, referenceProportions, referenceSize: n, epsilon };
+  return binsFromRanks(
+    bins,
+    s.count,
+    (q) => s.quantile(q),
+    (x) => s.rank(x),
+    epsilon,
+  );
 }

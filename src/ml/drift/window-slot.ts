@@ -3,7 +3,7 @@
  * fixed reference, or a key whose first window became its reference) or as a {@link DriftSample}.
  */
 import { WeirError } from '../../errors.js';
-import type { PsiBins } from '../stats/psi.js';
+import { psiBinIndex, type PsiBins } from '../stats/psi.js';
 import { DriftSample, type DriftSampleState } from './drift-sample.js';
 
 /** A {@link WindowSlot} as checkpoints store it. */
@@ -61,15 +61,7 @@ export class WindowSlot {
     if (t > this.hi) this.hi = t;
     const counts = this.counts;
     if (counts !== null) {
-      const edges = this.bins!.edges;
-      let lo = 0;
-      let hi = edges.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (edges[mid] < x) lo = mid + 1;
-        else hi = mid;
-      }
-      counts[lo]++;
+      counts[psiBinIndex(this.bins!.edges, x)]++;
       return;
     }
     this.sample!.add(x);

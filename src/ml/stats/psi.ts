@@ -13,7 +13,7 @@
  *   windows read high.
  */
 import { WeirError } from '../../errors.js';
-import { checkSample } from './sample.js';
+import { checkSample, upperBound } from './sample.js';
 
 /**
  * Options of {@link psi} and {@link psiBins}.
@@ -114,18 +114,30 @@ export function psiBins(reference: ArrayLike<number>, options: PsiOptions | numb
   const { bins, epsilon } = checkOptions(options, 'psiBins');
   checkSample(reference, 'psi: reference', true);
   const sorted = Float64Array.from(reference).sort();
-  const n = sorted.length;
+  return binsFromRanks(
+    bins,
+    sorted.length,
+    (q) => quantileSorted(sorted, q),
+    (x) => upperBound(sorted, x),
+    epsilon,
+  );
+}
+
+/**
+ * PSI bins of a reference of `n` values known through its quantiles and ranks (the sorted values
+ * themselves, or a quantile sketch): edges at the k/bins quantiles, duplicates dropped; bin
+ * i = (e_{i-1}, e_i] holds rank(e_i) - rank(e_{i-1}) values, where rank(x) = #(values <= x).
+ */
+export function binsFromRanks(bins: number, n: number, quantile: (q: number) => number, rank: (x: number) => number, epsilon: number): PsiBins {
   const raw: number[] = [];
-  for (let k = 1; k < bins; k++) raw.push(quantileSorted(sorted, k / bins));
+  for (let k = 1; k < bins; k++) raw.push(quantile(k / bins));
   raw.sort((x, y) => x - y);
   const edges: number[] = [];
   for (const e of raw) if (edges.length === 0 || e !== edges[edges.length - 1]) edges.push(e);
-
-  // With the reference sorted, bin i = (e_{i-1}, e_i] holds #(x <= e_i) - #(x <= e_{i-1}) values.
   const referenceCounts = new Float64Array(edges.length + 1);
   let below = 0;
   for (let i = 0; i < edges.length; i++) {
-    const upTo = upperBound(sorted, edges[i]);
+    const upTo = rank(edges[i]);
     referenceCounts[i] = upTo - below;
     below = upTo;
   }
@@ -133,18 +145,6 @@ export function psiBins(reference: ArrayLike<number>, options: PsiOptions | numb
   const referenceProportions = new Float64Array(referenceCounts.length);
   for (let i = 0; i < referenceCounts.length; i++) referenceProportions[i] = Math.max(referenceCounts[i] / n, epsilon);
   return { edges: Float64Array.from(edges), referenceCounts, referenceProportions, referenceSize: n, epsilon };
-}
-
-/** Number of elements of the ascending `sorted` that are <= x. */
-function upperBound(sorted: ArrayLike<number>, x: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**
@@ -268,7 +268,6 @@ export class PsiAccumulator {
   addBatch(values: ArrayLike<number>): void {
     const edges = this.edges;
     const counts = this.counts;
-    const m = edges.length;
     const n = values.length;
     for (let k = 0; k < n; k++) {
       const x = values[k];
@@ -276,14 +275,7 @@ export class PsiAccumulator {
         for (let r = 0; r < k; r++) counts[psiBinIndex(edges, values[r])]--; // undo: a batch counts whole or not at all
         throw new WeirError('WEIR_INVALID_ARGUMENT', `psi: current value ${k} of the batch is NaN`);
       }
-      let lo = 0;
-      let hi = m;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (edges[mid] < x) lo = mid + 1;
-        else hi = mid;
-      }
-      counts[lo]++;
+      counts[psiBinIndex(edges, x)]++;
     }
     this.total += n;
   }

@@ -27,6 +27,7 @@
  */
 import { WeirError } from '../../errors.js';
 import { ksPValue, ks2Sorted, type KsAlternative, type Ks2Result } from './ks.js';
+import { upperBound } from './sample.js';
 
 /**
  * Options of {@link QuantileSketch}.
@@ -414,17 +415,6 @@ export class QuantileSketch {
     this.append(h + 1, up);
     if (this.levelLen[h + 1] >= this.k) this.compact(h + 1);
   }
-}
-
-function upperBound(sorted: Float64Array, x: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**

@@ -108,3 +108,18 @@ export function gcd(a: number, b: number): number {
   }
   return a;
 }
+
+/**
+ * Number of elements of the ascending `sorted` that are <= x (binary search).
+ * @example upperBound(Float64Array.of(1, 2, 2, 3), 2) // 3
+ */
+export function upperBound(sorted: ArrayLike<number>, x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
